@@ -1,0 +1,463 @@
+//! [`Cluster`]: a running set of node containers on their own network, and what can be done to
+//! them (exec as gpadmin, kill, start, collect logs, tear down).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, KillContainerOptionsBuilder};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::topology::{Topology, GPADMIN, GPHOME};
+use crate::docker::{DockerError, Engine, ExecOutput, ExecRequest, LABEL, LABEL_CLUSTER, LABEL_OWNER, LABEL_SCENARIO};
+
+/// Errors of cluster operations.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// A Docker call failed.
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    /// A host name that is not part of the topology.
+    #[error("failed to find host `{0}` in the cluster")]
+    UnknownHost(String),
+    /// A node did not become ready in time.
+    #[error("failed to see node {host} become ready within {timeout:?} (its entrypoint never created /run/cbh-node-ready; see its container log)")]
+    NotReady {
+        /// The host.
+        host: String,
+        /// How long the harness waited.
+        timeout: Duration,
+    },
+    /// A bring-up command failed.
+    #[error("failed to {what} on {host}: exit code {exit_code}\n{output}")]
+    Command {
+        /// What the command was for.
+        what: String,
+        /// Where it ran.
+        host: String,
+        /// Its exit code.
+        exit_code: i64,
+        /// The end of its stdout and stderr.
+        output: String,
+    },
+    /// The node has no address on the cluster network (it is stopped).
+    #[error("failed to find an address for {0} on the cluster network (is it stopped?)")]
+    NoAddress(String),
+}
+
+/// One command the harness ran in a node, for the artifact bundle.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandRecord {
+    /// Host it ran on.
+    pub host: String,
+    /// User it ran as.
+    pub user: String,
+    /// The command.
+    pub argv: Vec<String>,
+    /// Milliseconds since the cluster was created.
+    pub started_ms: f64,
+    /// What it returned.
+    pub output: ExecOutput,
+}
+
+/// What a cluster is made from.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// Layout.
+    pub topology: Topology,
+    /// Node image.
+    pub image: String,
+    /// Unique id of this run (also the `cbharness` label value).
+    pub run_id: String,
+    /// Scenario name, for labels.
+    pub scenario: String,
+}
+
+/// A running cluster. Tear it down with [`Cluster::teardown`]; if it is dropped without that
+/// (a panic), `Drop` removes its objects as a last resort.
+pub struct Cluster {
+    engine: Engine,
+    spec: ClusterSpec,
+    network: String,
+    containers: BTreeMap<String, String>,
+    created: Instant,
+    log: Arc<Mutex<Vec<CommandRecord>>>,
+    torn_down: bool,
+}
+
+/// How long a node may take to start its sshd and watcher.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Cluster {
+    /// Creates the network and the node containers, starts them in parallel and waits until
+    /// every node is ready. On failure everything created so far is removed.
+    pub async fn create(engine: &Engine, spec: ClusterSpec) -> Result<Cluster, ClusterError> {
+        let network = format!("cbh-{}", spec.run_id);
+        let containers = spec
+            .topology
+            .hosts()
+            .into_iter()
+            .map(|h| {
+                let name = format!("cbh-{}-{h}", spec.run_id);
+                (h, name)
+            })
+            .collect();
+        let mut cluster = Cluster {
+            engine: engine.clone(),
+            spec,
+            network,
+            containers,
+            created: Instant::now(),
+            log: Arc::new(Mutex::new(Vec::new())),
+            torn_down: false,
+        };
+        match cluster.start_nodes().await {
+            Ok(()) => Ok(cluster),
+            Err(e) => {
+                cluster.teardown().await;
+                Err(e)
+            }
+        }
+    }
+
+    fn labels(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL.to_string(), self.spec.run_id.clone()),
+            (LABEL_CLUSTER.to_string(), self.spec.run_id.clone()),
+            (LABEL_SCENARIO.to_string(), self.spec.scenario.clone()),
+            (LABEL_OWNER.to_string(), crate::docker::owner_id()),
+        ])
+    }
+
+    async fn start_nodes(&mut self) -> Result<(), ClusterError> {
+        let api = self.engine.api();
+        // Internal: nodes have no route out of the network; on Linux the harness still reaches
+        // them by container address.
+        api.create_network(NetworkCreateRequest {
+            name: self.network.clone(),
+            driver: Some("bridge".into()),
+            internal: Some(true),
+            labels: Some(self.labels()),
+            ..Default::default()
+        })
+        .await
+        .map_err(DockerError::api(format!("create network {}", self.network)))?;
+        for (host, name) in &self.containers {
+            let body = ContainerCreateBody {
+                image: Some(self.spec.image.clone()),
+                hostname: Some(host.clone()),
+                labels: Some(self.labels()),
+                host_config: Some(HostConfig {
+                    network_mode: Some(self.network.clone()),
+                    ..Default::default()
+                }),
+                networking_config: Some(NetworkingConfig {
+                    endpoints_config: Some(HashMap::from([(
+                        self.network.clone(),
+                        EndpointSettings {
+                            aliases: Some(vec![host.clone()]),
+                            ..Default::default()
+                        },
+                    )])),
+                }),
+                ..Default::default()
+            };
+            let options = CreateContainerOptionsBuilder::new().name(name).build();
+            api.create_container(Some(options), body)
+                .await
+                .map_err(DockerError::api(format!("create container {name} from {}", self.spec.image)))?;
+        }
+        let starts = self.containers.keys().map(|host| self.start(host));
+        for result in futures_util::future::join_all(starts).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    /// The topology.
+    pub fn topology(&self) -> &Topology {
+        &self.spec.topology
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        &self.spec.run_id
+    }
+
+    /// The node image.
+    pub fn image(&self) -> &str {
+        &self.spec.image
+    }
+
+    /// The container name of `host`.
+    pub fn container(&self, host: &str) -> Result<&str, ClusterError> {
+        self.containers
+            .get(host)
+            .map(String::as_str)
+            .ok_or_else(|| ClusterError::UnknownHost(host.to_string()))
+    }
+
+    /// Every command run so far.
+    pub fn commands(&self) -> Vec<CommandRecord> {
+        self.log.lock().expect("command log lock").clone()
+    }
+
+    /// Number of commands run so far (a cursor for [`Cluster::commands_since`]).
+    pub fn command_count(&self) -> usize {
+        self.log.lock().expect("command log lock").len()
+    }
+
+    /// Commands run since the cursor.
+    pub fn commands_since(&self, cursor: usize) -> Vec<CommandRecord> {
+        self.log.lock().expect("command log lock")[cursor..].to_vec()
+    }
+
+    /// Runs `argv` on `host` as gpadmin with the Cloudberry environment
+    /// (`$GPHOME/cloudberry-env.sh`, else the older `greenplum_path.sh`), recording it.
+    pub async fn gp_exec(
+        &self,
+        host: &str,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, ClusterError> {
+        let mut full = vec![
+            "bash".to_string(),
+            "-c".into(),
+            format!(
+                ". {GPHOME}/cloudberry-env.sh 2>/dev/null || . {GPHOME}/greenplum_path.sh; exec \"$@\""
+            ),
+            "cbh".into(),
+        ];
+        full.extend(argv.iter().cloned());
+        self.exec_recorded(host, GPADMIN, full, argv.to_vec(), timeout).await
+    }
+
+    /// Runs a shell script on `host` as `user`, recording it.
+    pub async fn sh(
+        &self,
+        host: &str,
+        user: &str,
+        script: &str,
+        timeout: Duration,
+    ) -> Result<ExecOutput, ClusterError> {
+        let argv = vec!["bash".to_string(), "-c".into(), script.to_string()];
+        self.exec_recorded(host, user, argv.clone(), argv, timeout).await
+    }
+
+    fn gp_env(&self) -> Vec<String> {
+        let t = &self.spec.topology;
+        vec![
+            format!("GPHOME={GPHOME}"),
+            format!("COORDINATOR_DATA_DIRECTORY={}", t.coordinator_datadir()),
+            format!("MASTER_DATA_DIRECTORY={}", t.coordinator_datadir()),
+            format!("PGPORT={}", t.coordinator_port),
+            format!("USER={GPADMIN}"),
+            format!("LOGNAME={GPADMIN}"),
+        ]
+    }
+
+    async fn exec_recorded(
+        &self,
+        host: &str,
+        user: &str,
+        argv: Vec<String>,
+        shown: Vec<String>,
+        timeout: Duration,
+    ) -> Result<ExecOutput, ClusterError> {
+        let started_ms = self.created.elapsed().as_secs_f64() * 1000.0;
+        let output = self.exec_quiet(host, user, argv, Vec::new(), timeout).await?;
+        self.log.lock().expect("command log lock").push(CommandRecord {
+            host: host.to_string(),
+            user: user.to_string(),
+            argv: shown,
+            started_ms,
+            output: output.clone(),
+        });
+        Ok(output)
+    }
+
+    /// Runs a command without recording it (for secrets such as the SSH private key).
+    pub(crate) async fn exec_quiet(
+        &self,
+        host: &str,
+        user: &str,
+        argv: Vec<String>,
+        extra_env: Vec<String>,
+        timeout: Duration,
+    ) -> Result<ExecOutput, ClusterError> {
+        let container = self.container(host)?;
+        let mut env = self.gp_env();
+        env.extend(extra_env);
+        let req = ExecRequest {
+            argv,
+            user: user.to_string(),
+            env,
+            timeout,
+        };
+        Ok(self.engine.exec(container, &req).await?)
+    }
+
+    /// The address of `host` on the cluster network, read from Docker each time (a restarted
+    /// container may get a new one).
+    pub async fn address(&self, host: &str) -> Result<String, ClusterError> {
+        let container = self.container(host)?;
+        let info = self
+            .engine
+            .api()
+            .inspect_container(container, None)
+            .await
+            .map_err(DockerError::api(format!("inspect container {container}")))?;
+        info.network_settings
+            .and_then(|s| s.networks)
+            .and_then(|mut n| n.remove(&self.network))
+            .and_then(|e| e.ip_address)
+            .filter(|ip| !ip.is_empty())
+            .ok_or_else(|| ClusterError::NoAddress(host.to_string()))
+    }
+
+    /// Sends SIGKILL to the whole container of `host`: a host crash.
+    pub async fn kill(&self, host: &str) -> Result<(), ClusterError> {
+        let container = self.container(host)?;
+        let options = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
+        self.engine
+            .api()
+            .kill_container(container, Some(options))
+            .await
+            .map_err(DockerError::api(format!("kill container {container}")))?;
+        Ok(())
+    }
+
+    /// Starts the container of `host` (again) and waits until its node is ready. Nothing of
+    /// the database is started: after a crash the host comes back with its disk only.
+    pub async fn start(&self, host: &str) -> Result<(), ClusterError> {
+        let container = self.container(host)?;
+        self.engine
+            .api()
+            .start_container(container, None)
+            .await
+            .map_err(DockerError::api(format!("start container {container}")))?;
+        self.wait_ready(host).await
+    }
+
+    async fn wait_ready(&self, host: &str) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let probe = vec!["test".to_string(), "-e".into(), "/run/cbh-node-ready".into()];
+        loop {
+            let out = self
+                .exec_quiet(host, "root", probe.clone(), Vec::new(), Duration::from_secs(5))
+                .await;
+            if matches!(out, Ok(ref o) if o.success()) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(ClusterError::NotReady {
+                    host: host.to_string(),
+                    timeout: READY_TIMEOUT,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Copies what a person needs to understand a failure into `dir`: each container's log,
+    /// and from every host `gpAdminLogs` and the PostgreSQL logs of every data directory the
+    /// topology can place there. Works on stopped containers too. Errors are logged, never
+    /// returned: collecting logs must not hide the original failure.
+    pub async fn collect_logs(&self, dir: &Path) {
+        let jobs = self.containers.iter().map(|(host, container)| async move {
+            let host_dir = dir.join(host);
+            if let Err(e) = std::fs::create_dir_all(&host_dir) {
+                tracing::warn!(%host, error = %e, "cannot create the log folder");
+                return;
+            }
+            self.container_log(container, &host_dir.join("container.log")).await;
+            let mut paths = vec![format!("/home/{GPADMIN}/gpAdminLogs")];
+            for d in self.spec.topology.datadirs_on(host) {
+                paths.push(format!("{d}/log"));
+            }
+            for path in paths {
+                self.download(container, &path, &host_dir).await;
+            }
+        });
+        futures_util::future::join_all(jobs).await;
+    }
+
+    async fn container_log(&self, container: &str, to: &Path) {
+        let options = bollard::query_parameters::LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .build();
+        let mut stream = self.engine.api().logs(container, Some(options));
+        let mut text = Vec::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            text.extend_from_slice(&chunk.into_bytes());
+        }
+        let _ = std::fs::write(to, text);
+    }
+
+    async fn download(&self, container: &str, path: &str, to: &Path) {
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let mut stream = self.engine.api().download_from_container(container, Some(options));
+        let mut tar = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => tar.extend_from_slice(&bytes),
+                // Most paths exist only on some hosts; a 404 is expected.
+                Err(_) => return,
+            }
+        }
+        // Keep the directory's place: /data0/database/coordinator/gpseg-1/log → that path.
+        let parent = Path::new(path).parent().unwrap_or(Path::new("/"));
+        let target = to.join(parent.strip_prefix("/").unwrap_or(parent));
+        if std::fs::create_dir_all(&target).is_ok() {
+            if let Err(e) = tar::Archive::new(tar.as_slice()).unpack(&target) {
+                tracing::warn!(%container, %path, error = %e, "cannot unpack logs");
+            }
+        }
+    }
+
+    /// Removes every container and the network. Errors are logged; whatever cannot be removed
+    /// now is left to `cbh gc`, which finds it by label.
+    pub async fn teardown(&mut self) {
+        self.torn_down = true;
+        let removals = self
+            .containers
+            .values()
+            .map(|c| self.engine.remove_container(c));
+        for result in futures_util::future::join_all(removals).await {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "teardown: container not removed");
+            }
+        }
+        if let Err(e) = self.engine.remove_network(&self.network).await {
+            tracing::warn!(error = %e, "teardown: network not removed");
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.torn_down {
+            return;
+        }
+        // Last resort (a panic unwound past the runner): remove by label on a fresh runtime in
+        // a thread, since this may run inside an async context that cannot block.
+        let run_id = self.spec.run_id.clone();
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(async {
+                    if let Ok(engine) = Engine::connect().await {
+                        let _ = super::gc::remove_run(&engine, &run_id).await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}

@@ -1,0 +1,12 @@
+//! The cluster (Jepsen's "db"): topology, bring-up of node containers on a per-cluster Docker
+//! network, exec as gpadmin, host-level faults' primitives (kill, start), log collection,
+//! teardown and garbage collection by label.
+
+mod bringup;
+mod gc;
+mod handle;
+mod topology;
+
+pub use gc::{gc, remove_run, GcReport};
+pub use handle::{Cluster, ClusterError, ClusterSpec, CommandRecord};
+pub use topology::{Topology, TopologyError, GPADMIN, GPHOME};

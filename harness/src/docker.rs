@@ -1,0 +1,360 @@
+//! The Docker engine boundary: one connection, labelled objects, and `exec`.
+//!
+//! Everything the harness does to Docker goes through [`Engine`]; the library never shells out
+//! to the `docker` CLI. Every object it creates carries [`LABEL`] plus the owner labels that let
+//! `cbh gc` tell a live run's objects from a killed run's leftovers.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+/// Label carried by every container, network and volume the harness creates; its value is the
+/// run id.
+pub const LABEL: &str = "cbharness";
+/// Label naming the cluster (one run may hold several clusters).
+pub const LABEL_CLUSTER: &str = "cbharness.cluster";
+/// Label naming the scenario that made the object.
+pub const LABEL_SCENARIO: &str = "cbharness.scenario";
+/// Label holding `<pid>@<start time in clock ticks>` of the process that owns the object, so a
+/// garbage collector can tell a dead owner from a live one even when pids are reused.
+pub const LABEL_OWNER: &str = "cbharness.owner";
+
+/// Errors at the Docker boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    /// The engine could not be reached at all.
+    #[error(
+        "failed to reach the Docker engine ({hint}); start it (e.g. `sudo systemctl start docker`) \
+         or point DOCKER_HOST at a running engine"
+    )]
+    Unreachable {
+        /// What was tried.
+        hint: String,
+        /// The cause.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// An API call failed.
+    #[error("failed to {what}")]
+    Api {
+        /// What the harness was doing, in the words of "failed to ...".
+        what: String,
+        /// The cause.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// An `exec` in a node did not finish within its deadline.
+    #[error("failed to finish `{command}` on {container} within {timeout:?}")]
+    ExecTimeout {
+        /// The container.
+        container: String,
+        /// The command line.
+        command: String,
+        /// The deadline.
+        timeout: Duration,
+    },
+}
+
+impl DockerError {
+    pub(crate) fn api(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Self {
+        let what = what.into();
+        move |source| DockerError::Api { what, source }
+    }
+}
+
+/// The result of a command run in a node.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExecOutput {
+    /// Exit code (`-1` when Docker did not report one).
+    pub exit_code: i64,
+    /// Everything written to stdout, lossily decoded.
+    pub stdout: String,
+    /// Everything written to stderr, lossily decoded.
+    pub stderr: String,
+    /// Wall time of the command.
+    #[serde(serialize_with = "crate::history::ser_duration")]
+    pub duration: Duration,
+}
+
+impl ExecOutput {
+    /// True when the command exited 0.
+    pub fn success(&self) -> bool {
+        self.exit_code == 0
+    }
+}
+
+/// What to run in a node.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    /// `argv`; run directly, not through a shell.
+    pub argv: Vec<String>,
+    /// User to run as (`gpadmin` or `root`).
+    pub user: String,
+    /// Extra environment, `KEY=value`.
+    pub env: Vec<String>,
+    /// Deadline; the command is killed inside the node when it passes (via coreutils `timeout`),
+    /// so a hung utility never outlives its step.
+    pub timeout: Duration,
+}
+
+/// A connection to the Docker engine.
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+}
+
+impl Engine {
+    /// Connects with the usual defaults (`DOCKER_HOST`, else the local socket) and checks that
+    /// the engine answers.
+    pub async fn connect() -> Result<Engine, DockerError> {
+        let hint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "/var/run/docker.sock".into());
+        let docker = Docker::connect_with_defaults().map_err(|source| DockerError::Unreachable {
+            hint: hint.clone(),
+            source,
+        })?;
+        docker
+            .ping()
+            .await
+            .map_err(|source| DockerError::Unreachable { hint, source })?;
+        Ok(Engine { docker })
+    }
+
+    /// The underlying client, for modules that need calls not wrapped here.
+    pub fn api(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Runs a command in a running container and collects its output.
+    pub async fn exec(&self, container: &str, req: &ExecRequest) -> Result<ExecOutput, DockerError> {
+        let started = Instant::now();
+        // `timeout -k` kills the command inside the node; the outer tokio timeout only guards
+        // against the engine itself not answering.
+        let secs = req.timeout.as_secs_f64().max(1.0);
+        let mut argv = vec![
+            "timeout".to_string(),
+            "-k".into(),
+            "5".into(),
+            format!("{secs:.1}"),
+        ];
+        argv.extend(req.argv.iter().cloned());
+        let options = CreateExecOptions {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(argv),
+            env: Some(req.env.clone()),
+            user: Some(req.user.clone()),
+            ..Default::default()
+        };
+        let what = || format!("exec `{}` in {container}", req.argv.join(" "));
+        let created = self
+            .docker
+            .create_exec(container, options)
+            .await
+            .map_err(DockerError::api(what()))?;
+        let run = async {
+            let started_exec = self
+                .docker
+                .start_exec(&created.id, None::<StartExecOptions>)
+                .await
+                .map_err(DockerError::api(what()))?;
+            let mut stdout = Vec::new();
+            let mut stderr = Vec::new();
+            if let StartExecResults::Attached { mut output, .. } = started_exec {
+                while let Some(chunk) = output.next().await {
+                    match chunk.map_err(DockerError::api(what()))? {
+                        bollard::container::LogOutput::StdOut { message } => {
+                            stdout.extend_from_slice(&message)
+                        }
+                        bollard::container::LogOutput::StdErr { message } => {
+                            stderr.extend_from_slice(&message)
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            let inspected = self
+                .docker
+                .inspect_exec(&created.id)
+                .await
+                .map_err(DockerError::api(what()))?;
+            Ok::<_, DockerError>(ExecOutput {
+                exit_code: inspected.exit_code.unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&stderr).into_owned(),
+                duration: started.elapsed(),
+            })
+        };
+        match tokio::time::timeout(req.timeout + Duration::from_secs(10), run).await {
+            Ok(result) => result,
+            Err(_) => Err(DockerError::ExecTimeout {
+                container: container.to_string(),
+                command: req.argv.join(" "),
+                timeout: req.timeout,
+            }),
+        }
+    }
+
+    /// Lists ids of containers carrying `label` (optionally `label=value`), running or not,
+    /// with their labels.
+    pub async fn containers_with_label(
+        &self,
+        label: &str,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, DockerError> {
+        let filters = HashMap::from([("label", vec![label])]);
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(DockerError::api("list containers"))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| Some((c.id?, c.labels.unwrap_or_default())))
+            .collect())
+    }
+
+    /// Lists networks carrying `label` with their labels.
+    pub async fn networks_with_label(
+        &self,
+        label: &str,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, DockerError> {
+        let filters = HashMap::from([("label", vec![label])]);
+        let options = bollard::query_parameters::ListNetworksOptionsBuilder::new()
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_networks(Some(options))
+            .await
+            .map_err(DockerError::api("list networks"))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|n| Some((n.id?, n.labels.unwrap_or_default())))
+            .collect())
+    }
+
+    /// Lists volumes carrying `label` with their labels.
+    pub async fn volumes_with_label(
+        &self,
+        label: &str,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, DockerError> {
+        let filters = HashMap::from([("label", vec![label])]);
+        let options = bollard::query_parameters::ListVolumesOptionsBuilder::new()
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_volumes(Some(options))
+            .await
+            .map_err(DockerError::api("list volumes"))?;
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| (v.name, v.labels))
+            .collect())
+    }
+
+    /// Removes a container and its anonymous volumes, whatever its state; a container that is
+    /// already gone counts as removed.
+    pub async fn remove_container(&self, id: &str) -> Result<(), DockerError> {
+        let options = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(source) => Err(DockerError::Api {
+                what: format!("remove container {id}"),
+                source,
+            }),
+        }
+    }
+
+    /// Removes a network; one that is already gone counts as removed.
+    pub async fn remove_network(&self, id: &str) -> Result<(), DockerError> {
+        match self.docker.remove_network(id).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(source) => Err(DockerError::Api {
+                what: format!("remove network {id}"),
+                source,
+            }),
+        }
+    }
+
+    /// Removes a volume; one that is already gone counts as removed.
+    pub async fn remove_volume(&self, name: &str) -> Result<(), DockerError> {
+        let options = bollard::query_parameters::RemoveVolumeOptionsBuilder::new()
+            .force(true)
+            .build();
+        match self.docker.remove_volume(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(source) => Err(DockerError::Api {
+                what: format!("remove volume {name}"),
+                source,
+            }),
+        }
+    }
+}
+
+/// True for a 404 from the engine.
+pub(crate) fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// The owner label value of this process: `<pid>@<start time>`.
+pub fn owner_id() -> String {
+    let pid = std::process::id();
+    format!("{pid}@{}", process_start_ticks(pid).unwrap_or(0))
+}
+
+/// True when the process named by an owner label value still runs on this machine.
+pub fn owner_alive(owner: &str) -> bool {
+    let Some((pid, start)) = owner.split_once('@') else {
+        return false;
+    };
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+        return false;
+    };
+    process_start_ticks(pid) == Some(start)
+}
+
+/// Start time of a process in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
+fn process_start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; fields are counted after its ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_its_own_live_owner() {
+        assert!(owner_alive(&owner_id()));
+    }
+
+    #[test]
+    fn a_reused_pid_with_another_start_time_is_not_the_owner() {
+        let pid = std::process::id();
+        assert!(!owner_alive(&format!("{pid}@1")));
+        assert!(!owner_alive("not-an-owner"));
+    }
+}

@@ -1,0 +1,123 @@
+//! The artifact bundle: everything a person needs to understand a run, in one folder.
+//!
+//! `<root>/<run id>/` holds `scenario.toml`, `timeline.json` (the history), `summary.txt`
+//! (verdict and failures), `steps/NN-<title>/` (each command with exit code, stdout and stderr,
+//! and `gpstate` output raw and normalized), `bringup/` (the same for bring-up) and
+//! `hosts/<host>/` (container log, `gpAdminLogs`, PostgreSQL logs).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::cluster::CommandRecord;
+use crate::history::Event;
+
+/// An artifact bundle being written.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    dir: PathBuf,
+}
+
+/// Default root of bundles: `CBH_ARTIFACTS`, else `target/cbh` at the workspace root.
+pub fn default_root() -> PathBuf {
+    std::env::var_os("CBH_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/cbh"))
+}
+
+impl Bundle {
+    /// Creates `<root>/<run_id>/`.
+    pub fn create(root: &Path, run_id: &str) -> std::io::Result<Bundle> {
+        let dir = root.join(run_id);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Bundle { dir })
+    }
+
+    /// The bundle's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes a file under the bundle (creating folders); errors are logged, not returned, so
+    /// reporting never hides the failure being reported.
+    pub fn write(&self, rel: impl AsRef<Path>, contents: impl AsRef<[u8]>) {
+        let path = self.dir.join(rel);
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        if let Err(e) = std::fs::write(&path, contents) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write artifact");
+        }
+    }
+
+    /// Folder name of step `index` (0-based).
+    pub fn step_folder(index: usize, title: &str) -> String {
+        let slug: String = title
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .collect::<String>()
+            .split('-')
+            .filter(|s| !s.is_empty())
+            .take(8)
+            .collect::<Vec<_>>()
+            .join("-");
+        format!("steps/{:02}-{slug}", index + 1)
+    }
+
+    /// Writes every command under `folder` as `NN-command.txt` (readable) and `commands.json`.
+    pub fn write_commands(&self, folder: &str, commands: &[CommandRecord]) {
+        for (i, c) in commands.iter().enumerate() {
+            let mut text = String::new();
+            let _ = writeln!(text, "host:      {}", c.host);
+            let _ = writeln!(text, "user:      {}", c.user);
+            let _ = writeln!(text, "command:   {}", shell_words(&c.argv));
+            let _ = writeln!(text, "exit code: {}", c.output.exit_code);
+            let _ = writeln!(text, "duration:  {:.3}s", c.output.duration.as_secs_f64());
+            let _ = writeln!(text, "\n--- stdout ---\n{}", c.output.stdout);
+            let _ = writeln!(text, "--- stderr ---\n{}", c.output.stderr);
+            self.write(format!("{folder}/{:02}-command.txt", i + 1), text);
+        }
+        if let Ok(json) = serde_json::to_string_pretty(commands) {
+            self.write(format!("{folder}/commands.json"), json);
+        }
+    }
+
+    /// Writes the history as `timeline.json`.
+    pub fn write_history(&self, events: &[Event]) {
+        if let Ok(json) = serde_json::to_string_pretty(events) {
+            self.write("timeline.json", json);
+        }
+    }
+}
+
+/// A command line as a person would type it.
+fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:$@%+,".contains(c)) {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_folders_sort_and_read_well() {
+        assert_eq!(
+            Bundle::step_folder(0, "gpactivatestandby -d $COORDINATOR_DATA_DIRECTORY on scdw"),
+            "steps/01-gpactivatestandby-d-coordinator-data-directory-on-scdw"
+        );
+    }
+
+    #[test]
+    fn commands_are_shown_as_they_would_be_typed() {
+        let argv = ["bash", "-c", "mv a b"].map(String::from);
+        assert_eq!(shell_words(&argv), "bash -c 'mv a b'");
+    }
+}

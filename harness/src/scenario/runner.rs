@@ -1,0 +1,624 @@
+//! The runner: brings up the cluster, runs a scenario's steps in order, checks every
+//! expectation and snapshot, and leaves the artifact bundle.
+//!
+//! The runner reports progress only through [`RunEvent`]s; it prints nothing itself. It always
+//! tears the cluster down (on success, on a failed step, on a panic in a step, on SIGINT or
+//! SIGTERM) unless asked to keep it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use serde_json::json;
+
+use super::model::{CheckStep, GpstateMode, GpstateStep, Invariant, Scenario, Step};
+use crate::checker::{self, CatalogRow, Verdict};
+use crate::client::{self, ClientError};
+use crate::cluster::{self, Cluster, ClusterSpec};
+use crate::docker::{DockerError, Engine};
+use crate::gp;
+use crate::history::{History, Kind, Process};
+use crate::image::{self, ImageError};
+use crate::normalize;
+use crate::report::Bundle;
+use crate::snapshot;
+
+/// How to run a scenario.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Node image; default: the emulated image, built when needed.
+    pub image: Option<String>,
+    /// Root folder of artifact bundles. Default [`crate::report::default_root`].
+    pub artifacts_root: PathBuf,
+    /// Snapshot folder. Default [`crate::snapshot::default_dir`].
+    pub snapshots_dir: PathBuf,
+    /// Leave the cluster running at the end. Default false.
+    pub keep_cluster: bool,
+    /// Keep the bundle of a passing run too. Default false (a failing run's is always kept).
+    pub keep_artifacts: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            image: None,
+            artifacts_root: crate::report::default_root(),
+            snapshots_dir: snapshot::default_dir(),
+            keep_cluster: false,
+            keep_artifacts: false,
+        }
+    }
+}
+
+/// Progress of a run, for whoever displays it.
+#[derive(Debug)]
+pub enum RunEvent<'a> {
+    /// The node image is ready.
+    ImageReady {
+        /// Its tag.
+        image: &'a str,
+        /// Time to find or build it.
+        duration: Duration,
+    },
+    /// The cluster is up, initialized, with its standby.
+    ClusterUp {
+        /// The run id (in container and network names).
+        run_id: &'a str,
+        /// Time of bring-up.
+        duration: Duration,
+    },
+    /// A step starts.
+    StepStarted {
+        /// 0-based index.
+        index: usize,
+        /// Number of steps.
+        total: usize,
+        /// Its title.
+        title: &'a str,
+    },
+    /// A step ended.
+    StepFinished {
+        /// 0-based index.
+        index: usize,
+        /// Its title.
+        title: &'a str,
+        /// How long it took.
+        duration: Duration,
+        /// What came of it.
+        outcome: &'a StepOutcome,
+    },
+    /// The run was interrupted by a signal; the cluster is being removed.
+    Interrupted,
+    /// The cluster was left running on request.
+    ClusterKept {
+        /// The run id: `cbh gc --all` or removing by label cleans it up.
+        run_id: &'a str,
+        /// Host name → container name and address.
+        nodes: Vec<(String, String, Option<String>)>,
+    },
+}
+
+/// The outcome of one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// Every expectation held.
+    Passed,
+    /// Expectations or snapshots did not hold; the scenario goes on.
+    AssertionsFailed(Vec<String>),
+    /// The step could not be done; the scenario stops.
+    Error(String),
+}
+
+/// The outcome of a run that got as far as running steps.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The run id.
+    pub run_id: String,
+    /// True when every step passed.
+    pub passed: bool,
+    /// `(step number, message)` of every failure.
+    pub failures: Vec<(usize, String)>,
+    /// The artifact bundle, when kept.
+    pub bundle: Option<PathBuf>,
+    /// Time to get the image.
+    pub image_time: Duration,
+    /// Time of bring-up.
+    pub bringup_time: Duration,
+    /// Time of the steps.
+    pub steps_time: Duration,
+}
+
+/// Errors that stop a run before its steps: bad setup, not a failed assertion.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The Docker engine is not usable.
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    /// No node image.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The cluster did not come up.
+    #[error("failed to bring up the cluster (artifacts: {bundle})")]
+    Bringup {
+        /// The bundle with the bring-up commands and logs.
+        bundle: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The bundle folder could not be made.
+    #[error("failed to create the artifact folder under {0}")]
+    Bundle(PathBuf, #[source] std::io::Error),
+    /// Interrupted by a signal before the steps finished.
+    #[error("interrupted by a signal; the cluster was removed")]
+    Interrupted,
+}
+
+/// What the steps know while they run.
+struct State {
+    coordinator: String,
+    next_id: i64,
+}
+
+/// A new run id: short, unique enough for side-by-side runs on one engine.
+fn new_run_id() -> String {
+    use sha2::Digest;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let digest = sha2::Sha256::digest(format!("{nanos}-{}", std::process::id()));
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs `scenario` and reports progress to `on_event`.
+pub async fn run(
+    scenario: &Scenario,
+    options: &RunOptions,
+    on_event: &mut (dyn FnMut(RunEvent<'_>) + Send),
+) -> Result<RunOutcome, RunError> {
+    let engine = Engine::connect().await?;
+    // Leftovers of killed runs are reaped first, so they never pile up; live runs are kept.
+    match cluster::gc(&engine, false).await {
+        Ok(report) if report.containers + report.networks + report.volumes > 0 => {
+            tracing::info!(%report, "removed leftovers of earlier killed runs")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not reap leftovers"),
+    }
+    let started = Instant::now();
+    let image = image::resolve(&engine, options.image.as_deref()).await?;
+    let image_time = started.elapsed();
+    on_event(RunEvent::ImageReady { image: &image, duration: image_time });
+
+    let run_id = new_run_id();
+    let bundle = Bundle::create(&options.artifacts_root, &run_id)
+        .map_err(|e| RunError::Bundle(options.artifacts_root.clone(), e))?;
+    bundle.write("scenario.toml", &scenario.source);
+    let spec = ClusterSpec {
+        topology: scenario.topology.clone(),
+        image: image.clone(),
+        run_id: run_id.clone(),
+        scenario: scenario.name.clone(),
+    };
+
+    let bringup_started = Instant::now();
+    let mut cluster = match with_signals(bring_up(&engine, spec)).await {
+        Some(Ok(cluster)) => cluster,
+        Some(Err((cluster, e))) => {
+            bundle.write("summary.txt", format!("FAILED during bring-up\n\n{e}\n"));
+            if let Some(mut cluster) = cluster {
+                bundle.write_commands("bringup", &cluster.commands());
+                cluster.collect_logs(&bundle.dir().join("hosts")).await;
+                cluster.teardown().await;
+            }
+            return Err(RunError::Bringup { bundle: bundle.dir().to_path_buf(), source: e });
+        }
+        None => {
+            on_event(RunEvent::Interrupted);
+            let _ = cluster::remove_run(&engine, &run_id).await;
+            return Err(RunError::Interrupted);
+        }
+    };
+    let bringup_time = bringup_started.elapsed();
+    bundle.write_commands("bringup", &cluster.commands());
+    on_event(RunEvent::ClusterUp { run_id: &run_id, duration: bringup_time });
+
+    let history = History::new();
+    let steps_started = Instant::now();
+    let mut failures = Vec::new();
+    let interrupted;
+    {
+        let steps = run_steps(scenario, options, &cluster, &history, &bundle, &mut failures, on_event);
+        // A panic in a step must not skip the teardown below.
+        match with_signals(std::panic::AssertUnwindSafe(steps).catch_unwind()).await {
+            Some(Ok(())) => interrupted = false,
+            Some(Err(panic)) => {
+                interrupted = false;
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "a step panicked".into());
+                failures.push((0, format!("panic: {message}")));
+            }
+            None => interrupted = true,
+        }
+    }
+    let steps_time = steps_started.elapsed();
+    let events = history.events();
+    bundle.write_history(&events);
+    let passed = failures.is_empty() && !interrupted;
+    let mut summary = format!(
+        "scenario: {}\nrun id:   {run_id}\nimage:    {image}\nverdict:  {}\n",
+        scenario.name,
+        if passed { "PASS" } else { "FAIL" }
+    );
+    for (step, message) in &failures {
+        summary.push_str(&format!("\nstep {step}: {message}\n"));
+    }
+    bundle.write("summary.txt", summary);
+    if !passed {
+        cluster.collect_logs(&bundle.dir().join("hosts")).await;
+    }
+    if interrupted {
+        on_event(RunEvent::Interrupted);
+    }
+    if options.keep_cluster && !interrupted {
+        let mut nodes = Vec::new();
+        for host in cluster.topology().hosts() {
+            let container = cluster.container(&host).unwrap_or_default().to_string();
+            nodes.push((host.clone(), container, cluster.address(&host).await.ok()));
+        }
+        on_event(RunEvent::ClusterKept { run_id: &run_id, nodes });
+        std::mem::forget(cluster);
+    } else {
+        cluster.teardown().await;
+    }
+    if interrupted {
+        return Err(RunError::Interrupted);
+    }
+    let keep_bundle = !passed || options.keep_artifacts;
+    if !keep_bundle {
+        let _ = std::fs::remove_dir_all(bundle.dir());
+    }
+    Ok(RunOutcome {
+        run_id,
+        passed,
+        failures,
+        bundle: keep_bundle.then(|| bundle.dir().to_path_buf()),
+        image_time,
+        bringup_time,
+        steps_time,
+    })
+}
+
+type BringupError = (Option<Cluster>, Box<dyn std::error::Error + Send + Sync>);
+
+async fn bring_up(engine: &Engine, spec: ClusterSpec) -> Result<Cluster, BringupError> {
+    let cluster = Cluster::create(engine, spec)
+        .await
+        .map_err(|e| (None, Box::new(e) as _))?;
+    if let Err(e) = cluster.install_ssh_keys().await {
+        return Err((Some(cluster), Box::new(e)));
+    }
+    if let Err(e) = cluster.initialize().await {
+        return Err((Some(cluster), Box::new(e)));
+    }
+    Ok(cluster)
+}
+
+/// Runs `fut` unless SIGINT or SIGTERM arrives first (then `None`).
+async fn with_signals<T>(fut: impl std::future::Future<Output = T>) -> Option<T> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return Some(fut.await);
+    };
+    tokio::select! {
+        value = fut => Some(value),
+        _ = int.recv() => None,
+        _ = term.recv() => None,
+    }
+}
+
+async fn run_steps(
+    scenario: &Scenario,
+    options: &RunOptions,
+    cluster: &Cluster,
+    history: &History,
+    bundle: &Bundle,
+    failures: &mut Vec<(usize, String)>,
+    on_event: &mut (dyn FnMut(RunEvent<'_>) + Send),
+) {
+    let mut state = State {
+        coordinator: scenario.topology.coordinator.clone(),
+        next_id: 1,
+    };
+    let total = scenario.steps.len();
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let title = step.title();
+        let folder = Bundle::step_folder(index, &title);
+        on_event(RunEvent::StepStarted { index, total, title: &title });
+        history.record(Process::Runner, Kind::Invoke, "step", json!({"index": index + 1, "title": title}));
+        let cursor = cluster.command_count();
+        let started = Instant::now();
+        let ctx = StepContext { scenario, options, cluster, history, bundle, folder: &folder };
+        let outcome = match run_step(&ctx, step, &mut state).await {
+            Ok(problems) if problems.is_empty() => StepOutcome::Passed,
+            Ok(problems) => StepOutcome::AssertionsFailed(problems),
+            Err(e) => StepOutcome::Error(error_chain(&*e)),
+        };
+        let duration = started.elapsed();
+        bundle.write_commands(&folder, &cluster.commands_since(cursor));
+        let kind = if outcome == StepOutcome::Passed { Kind::Ok } else { Kind::Fail };
+        history.record(
+            Process::Runner,
+            kind,
+            "step",
+            json!({"index": index + 1, "title": title, "duration_s": duration.as_secs_f64(), "outcome": format!("{outcome:?}")}),
+        );
+        on_event(RunEvent::StepFinished { index, title: &title, duration, outcome: &outcome });
+        match outcome {
+            StepOutcome::Passed => {}
+            StepOutcome::AssertionsFailed(problems) => {
+                failures.extend(problems.into_iter().map(|p| (index + 1, p)));
+            }
+            StepOutcome::Error(message) => {
+                failures.push((index + 1, message));
+                // Later steps build on this one; running them would only add noise.
+                break;
+            }
+        }
+    }
+}
+
+/// An error with its causes, one per line.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!("\n  caused by: {c}"));
+        cause = c.source();
+    }
+    text
+}
+
+struct StepContext<'a> {
+    scenario: &'a Scenario,
+    options: &'a RunOptions,
+    cluster: &'a Cluster,
+    history: &'a History,
+    bundle: &'a Bundle,
+    folder: &'a str,
+}
+
+type StepResult = Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>>;
+
+async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> StepResult {
+    let cluster = ctx.cluster;
+    let topology = cluster.topology();
+    let current = state.coordinator.clone();
+    let host_or_current = |h: &Option<String>| h.clone().unwrap_or_else(|| current.clone());
+    match step {
+        Step::Sql(s) => {
+            let host = host_or_current(&s.host);
+            let client = client::connect(cluster, &host, crate::workload::DATABASE).await?;
+            let rows = client::query_text(&client, &host, &s.sql).await?;
+            ctx.bundle.write(format!("{}/result.json", ctx.folder), serde_json::to_string_pretty(&rows)?);
+            let mut problems = Vec::new();
+            if let Some(expected) = &s.expect {
+                let got = rows.first().and_then(|r| r.first()).cloned().flatten();
+                if got.as_deref() != Some(expected.as_str()) {
+                    problems.push(format!("sql on {host}: expected `{expected}`, got {got:?}"));
+                }
+            }
+            Ok(problems)
+        }
+        Step::Write(s) => {
+            let ids = state.next_id..state.next_id + i64::from(s.rows);
+            state.next_id = ids.end;
+            let summary = crate::workload::write_rows(cluster, ctx.history, &current, &s.table, ids).await?;
+            let mut problems = Vec::new();
+            if summary.ok != s.rows {
+                problems.push(format!(
+                    "write to {}: {} of {} rows acknowledged ({} failed, {} unknown)",
+                    s.table, summary.ok, s.rows, summary.failed, summary.unknown
+                ));
+            }
+            Ok(problems)
+        }
+        Step::Fault(s) => {
+            crate::nemesis::inject(cluster, ctx.history, s.fault, &s.host).await?;
+            Ok(vec![])
+        }
+        Step::Heal(s) => {
+            crate::nemesis::heal(cluster, ctx.history, s.fault, &s.host).await?;
+            Ok(vec![])
+        }
+        Step::ActivateStandby(s) => {
+            let datadir = s.datadir.replace("$COORDINATOR_DATA_DIRECTORY", &topology.coordinator_datadir());
+            gp::gpactivatestandby(cluster, &s.host, &datadir, s.force).await?.ok()?;
+            state.coordinator = s.host.clone();
+            Ok(vec![])
+        }
+        Step::MoveDatadir(s) => {
+            let from = s.from.clone().unwrap_or_else(|| topology.coordinator_datadir());
+            let to = s.to.clone().unwrap_or_else(|| format!("{}/backup_gpseg-1", topology.coordinator_directory));
+            // -T: never move into an existing directory by accident.
+            let argv = ["mv", "-T", &from, &to].map(String::from);
+            let out = cluster.gp_exec(&s.host, &argv, Duration::from_secs(60)).await?;
+            if !out.success() {
+                return Err(format!("`mv -T {from} {to}` on {} exited {}: {}", s.host, out.exit_code, out.stderr.trim()).into());
+            }
+            Ok(vec![])
+        }
+        Step::InitStandby(s) => {
+            let host = host_or_current(&s.host);
+            gp::gpinitstandby(cluster, &host, &s.standby).await?.ok()?;
+            Ok(vec![])
+        }
+        Step::StopCoordinatorOnly(s) => {
+            let host = host_or_current(&s.host);
+            gp::gpstop_coordinator_only(cluster, &host, s.mode.as_deref()).await?.ok()?;
+            Ok(vec![])
+        }
+        Step::Gpstate(s) => gpstate_step(ctx, s, &host_or_current(&s.host)).await,
+        Step::Check(s) => check_step(ctx, s, &current).await,
+    }
+}
+
+async fn gpstate_step(ctx: &StepContext<'_>, s: &GpstateStep, host: &str) -> StepResult {
+    let e = &s.expect;
+    let mut problems = Vec::new();
+    let mut expect = |field: &str, want: &Option<String>, got: Option<&str>| {
+        if let Some(want) = want {
+            if got != Some(want.as_str()) {
+                problems.push(format!("gpstate on {host}: expected {field} `{want}`, got {got:?}"));
+            }
+        }
+    };
+    let (run, parsed) = match s.mode {
+        GpstateMode::Full => {
+            let (run, report) = gp::gpstate_full(ctx.cluster, host).await?;
+            let configured = match &report.standby {
+                gp::gpstate::StandbyDetails::Configured { address, status, .. } => Some((address.as_str(), status.as_str())),
+                gp::gpstate::StandbyDetails::NotConfigured => None,
+            };
+            if let Some(want) = e.standby_configured {
+                if want != configured.is_some() {
+                    expect("standby_configured", &Some(want.to_string()), Some(&configured.is_some().to_string()));
+                }
+            }
+            expect("standby_address", &e.standby_address, configured.map(|c| c.0));
+            expect("standby_status", &e.standby_status, configured.map(|c| c.1));
+            let only_row = match report.replication.as_slice() {
+                [row] => Some(row),
+                _ => None,
+            };
+            if (e.wal_sender_state.is_some() || e.sync_state.is_some()) && only_row.is_none() {
+                problems.push(format!(
+                    "gpstate on {host}: expected exactly one pg_stat_replication row, got {}",
+                    report.replication.len()
+                ));
+            } else {
+                expect("wal_sender_state", &e.wal_sender_state, only_row.map(|r| r.wal_sender_state.as_str()));
+                expect("sync_state", &e.sync_state, only_row.and_then(|r| r.sync_state.as_deref()));
+            }
+            (run, serde_json::to_value(&report)?)
+        }
+        GpstateMode::Brief => {
+            let (run, summary) = gp::gpstate_brief(ctx.cluster, host).await?;
+            let standby = match &summary.coordinator_standby {
+                gp::gpstate::CoordinatorStandby::NotConfigured => "No coordinator standby configured".to_string(),
+                gp::gpstate::CoordinatorStandby::Host(h) => h.clone(),
+            };
+            expect("coordinator_instance", &e.coordinator_instance, Some(&summary.coordinator_instance));
+            expect("coordinator_standby", &e.coordinator_standby, Some(&standby));
+            expect("standby_state", &e.standby_state, summary.standby_state.as_deref());
+            (run, serde_json::to_value(&summary)?)
+        }
+    };
+    let normalized = normalize::normalize_gp_output(&run.output.stdout);
+    let parsed_text = normalize::normalize_parsed(&parsed);
+    ctx.bundle.write(format!("{}/gpstate.raw.txt", ctx.folder), &run.output.stdout);
+    ctx.bundle.write(format!("{}/gpstate.normalized.txt", ctx.folder), &normalized);
+    ctx.bundle.write(format!("{}/gpstate.parsed.json", ctx.folder), &parsed_text);
+    if let Some(name) = &s.snapshot {
+        let base = format!("{}__{name}", ctx.scenario.name);
+        let dir = &ctx.options.snapshots_dir;
+        problems.extend(snapshot::check(dir, &base, &normalized).err());
+        problems.extend(snapshot::check(dir, &format!("{base}_parsed"), &parsed_text).err());
+    }
+    Ok(problems)
+}
+
+async fn check_step(ctx: &StepContext<'_>, s: &CheckStep, coordinator: &str) -> StepResult {
+    let cluster = ctx.cluster;
+    let verdict = match s.invariant {
+        Invariant::AcknowledgedWritesPresent => {
+            let events = ctx.history.events();
+            let tables: BTreeSet<String> = checker::acknowledged_writes(&events).into_keys().collect();
+            let client = client::connect(cluster, coordinator, crate::workload::DATABASE).await?;
+            let mut present = BTreeMap::new();
+            for table in tables {
+                let rows = client::query_text(&client, coordinator, &format!("SELECT id FROM {table}")).await?;
+                let ids: BTreeSet<i64> = rows
+                    .iter()
+                    .filter_map(|r| r.first().cloned().flatten()?.parse().ok())
+                    .collect();
+                present.insert(table, ids);
+            }
+            checker::no_lost_writes(&events, &present)
+        }
+        Invariant::OneCoordinator => {
+            let rows = read_catalog(cluster, coordinator).await?;
+            let text = catalog_text(&rows);
+            ctx.bundle.write(format!("{}/gp_segment_configuration.txt", ctx.folder), &text);
+            let mut verdict = checker::one_coordinator(&rows, coordinator);
+            if let Some(name) = &s.snapshot {
+                let coordinator_rows: Vec<CatalogRow> = rows.into_iter().filter(|r| r.content == -1).collect();
+                let base = format!("{}__{name}", ctx.scenario.name);
+                if let Err(problem) = snapshot::check(&ctx.options.snapshots_dir, &base, &catalog_text(&coordinator_rows)) {
+                    verdict = verdict.worst(Verdict::Invalid { reasons: vec![problem] });
+                }
+            }
+            verdict
+        }
+    };
+    ctx.history.record(
+        Process::Runner,
+        if verdict.is_valid() { Kind::Ok } else { Kind::Fail },
+        "check",
+        json!({"invariant": format!("{:?}", s.invariant), "verdict": verdict}),
+    );
+    Ok(match verdict {
+        Verdict::Valid => vec![],
+        Verdict::Invalid { reasons } => reasons,
+        Verdict::Unknown { reason } => vec![format!("could not decide: {reason}")],
+    })
+}
+
+/// Reads `gp_segment_configuration` from the coordinator (database `template1`, as gpstate
+/// does).
+async fn read_catalog(cluster: &Cluster, coordinator: &str) -> Result<Vec<CatalogRow>, ClientError> {
+    let client = client::connect(cluster, coordinator, "template1").await?;
+    let rows = client::query_text(
+        &client,
+        coordinator,
+        "SELECT dbid, content, role, preferred_role, mode, status, port, hostname, datadir \
+         FROM gp_segment_configuration ORDER BY content, dbid",
+    )
+    .await?;
+    let text = |r: &[Option<String>], i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+    Ok(rows
+        .iter()
+        .map(|r| CatalogRow {
+            dbid: text(r, 0).parse().unwrap_or(-1),
+            content: text(r, 1).parse().unwrap_or(i32::MIN),
+            role: text(r, 2),
+            preferred_role: text(r, 3),
+            mode: text(r, 4),
+            status: text(r, 5),
+            port: text(r, 6).parse().unwrap_or(-1),
+            hostname: text(r, 7),
+            datadir: text(r, 8),
+        })
+        .collect())
+}
+
+/// Catalog rows as an aligned table.
+fn catalog_text(rows: &[CatalogRow]) -> String {
+    let mut text = format!(
+        "{:>4} {:>7} {:>4} {:>14} {:>4} {:>6} {:>5}  {:<8} {}\n",
+        "dbid", "content", "role", "preferred_role", "mode", "status", "port", "hostname", "datadir"
+    );
+    for r in rows {
+        text.push_str(&format!(
+            "{:>4} {:>7} {:>4} {:>14} {:>4} {:>6} {:>5}  {:<8} {}\n",
+            r.dbid, r.content, r.role, r.preferred_role, r.mode, r.status, r.port, r.hostname, r.datadir
+        ));
+    }
+    text
+}
+
