@@ -54,7 +54,10 @@ impl Verdict {
 /// Rows acknowledged as written, per table, from the history.
 pub fn acknowledged_writes(events: &[Event]) -> BTreeMap<String, BTreeSet<i64>> {
     let mut acked: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
-    for e in events.iter().filter(|e| e.op == "write" && e.kind == Kind::Ok) {
+    for e in events
+        .iter()
+        .filter(|e| e.op == "write" && e.kind == Kind::Ok)
+    {
         if let (Some(table), Some(id)) = (e.value["table"].as_str(), e.value["id"].as_i64()) {
             acked.entry(table.to_string()).or_default().insert(id);
         }

@@ -54,15 +54,14 @@ pub async fn connect(
         .dbname(db)
         .application_name("cbharness")
         .connect_timeout(CONNECT_TIMEOUT);
-    let (client, connection) =
-        config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|source| ClientError::Sql {
-                what: format!("connect to database {db}"),
-                host: host.to_string(),
-                source,
-            })?;
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|source| ClientError::Sql {
+            what: format!("connect to database {db}"),
+            host: host.to_string(),
+            source,
+        })?;
     tokio::spawn(async move {
         // The connection ends when the client is dropped or the server goes away; either is
         // reported through the client's next call.

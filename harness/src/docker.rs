@@ -111,10 +111,11 @@ impl Engine {
     /// the engine answers.
     pub async fn connect() -> Result<Engine, DockerError> {
         let hint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "/var/run/docker.sock".into());
-        let docker = Docker::connect_with_defaults().map_err(|source| DockerError::Unreachable {
-            hint: hint.clone(),
-            source,
-        })?;
+        let docker =
+            Docker::connect_with_defaults().map_err(|source| DockerError::Unreachable {
+                hint: hint.clone(),
+                source,
+            })?;
         docker
             .ping()
             .await
@@ -128,7 +129,11 @@ impl Engine {
     }
 
     /// Runs a command in a running container and collects its output.
-    pub async fn exec(&self, container: &str, req: &ExecRequest) -> Result<ExecOutput, DockerError> {
+    pub async fn exec(
+        &self,
+        container: &str,
+        req: &ExecRequest,
+    ) -> Result<ExecOutput, DockerError> {
         let started = Instant::now();
         // `timeout -k` kills the command inside the node; the outer tokio timeout only guards
         // against the engine itself not answering.

@@ -234,7 +234,10 @@ async fn debootstrap_import(engine: &Engine) -> Result<(), ImageError> {
         .map_err(|e| no_base(format!("could not run tar: {e}")))?;
     let _ = std::fs::remove_dir_all(&dir);
     if !output.status.success() {
-        return Err(no_base(format!("tar of the rootfs exited with {}", output.status)));
+        return Err(no_base(format!(
+            "tar of the rootfs exited with {}",
+            output.status
+        )));
     }
     let (repo, tag) = BASE_TAG.split_once(':').expect("BASE_TAG has a tag");
     let options = CreateImageOptionsBuilder::new()
@@ -242,12 +245,15 @@ async fn debootstrap_import(engine: &Engine) -> Result<(), ImageError> {
         .repo(repo)
         .tag(tag)
         .build();
-    let mut stream =
-        engine
-            .api()
-            .create_image(Some(options), Some(bollard::body_full(output.stdout.into())), None);
+    let mut stream = engine.api().create_image(
+        Some(options),
+        Some(bollard::body_full(output.stdout.into())),
+        None,
+    );
     while let Some(item) = stream.next().await {
-        item.map_err(DockerError::api(format!("import the debootstrap rootfs as {BASE_TAG}")))?;
+        item.map_err(DockerError::api(format!(
+            "import the debootstrap rootfs as {BASE_TAG}"
+        )))?;
     }
     Ok(())
 }
@@ -259,9 +265,39 @@ struct ContextFile {
     bytes: Vec<u8>,
 }
 
-/// Every file of the context in a stable order, without build outputs (`target/`).
+/// Patterns of the context's `.dockerignore` that this harness understands: a plain relative
+/// path, or `**/name` for a name at any depth. Others are left to Docker (which still applies
+/// them to the build); they only make the tag change more often than needed.
+fn ignore_patterns(context: &Path) -> Vec<String> {
+    std::fs::read_to_string(context.join(".dockerignore"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+fn ignored(patterns: &[String], rel: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_prefix("**/") {
+        Some(name) => rel.split('/').any(|part| part == name),
+        None => {
+            rel == p.trim_end_matches('/')
+                || rel.starts_with(&format!("{}/", p.trim_end_matches('/')))
+        }
+    })
+}
+
+/// Every file of the context in a stable order, without what `.dockerignore` excludes and
+/// without build outputs (`target/`): only what Docker would see decides the tag.
 fn context_files(context: &Path) -> Result<Vec<ContextFile>, ImageError> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<ContextFile>) -> Result<(), ImageError> {
+    let patterns = ignore_patterns(context);
+    fn walk(
+        root: &Path,
+        dir: &Path,
+        patterns: &[String],
+        out: &mut Vec<ContextFile>,
+    ) -> Result<(), ImageError> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .map_err(io(format!("read the build context {}", dir.display())))?
             .filter_map(Result::ok)
@@ -269,22 +305,21 @@ fn context_files(context: &Path) -> Result<Vec<ContextFile>, ImageError> {
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let path = entry.path();
-            let name = entry.file_name();
-            if name == "target" {
+            let rel = path
+                .strip_prefix(root)
+                .expect("walked paths are under the root")
+                .to_string_lossy()
+                .into_owned();
+            if entry.file_name() == "target" || ignored(patterns, &rel) {
                 continue;
             }
             let meta = entry
                 .metadata()
                 .map_err(io(format!("read {}", path.display())))?;
             if meta.is_dir() {
-                walk(root, &path, out)?;
+                walk(root, &path, patterns, out)?;
             } else if meta.is_file() {
                 use std::os::unix::fs::PermissionsExt;
-                let rel = path
-                    .strip_prefix(root)
-                    .expect("walked paths are under the root")
-                    .to_string_lossy()
-                    .into_owned();
                 let bytes = std::fs::read(&path).map_err(io(format!("read {}", path.display())))?;
                 out.push(ContextFile {
                     rel,
@@ -296,7 +331,7 @@ fn context_files(context: &Path) -> Result<Vec<ContextFile>, ImageError> {
         Ok(())
     }
     let mut out = Vec::new();
-    walk(context, context, &mut out)?;
+    walk(context, context, &patterns, &mut out)?;
     Ok(out)
 }
 
@@ -373,6 +408,20 @@ mod tests {
         assert_ne!(a, context_hash(&[file("Dockerfil", b"FROM x")], "base1"));
         assert_ne!(a, context_hash(&[file("Dockerfile", b"FROM x")], "base2"));
         assert_eq!(a.len(), 16);
+    }
+
+    #[test]
+    fn dockerignore_patterns_match_plain_paths_and_any_depth_names() {
+        let patterns = [
+            "**/target".to_string(),
+            "README.md".to_string(),
+            "docs/".to_string(),
+        ];
+        assert!(ignored(&patterns, "gputils/target/release/x"));
+        assert!(ignored(&patterns, "README.md"));
+        assert!(ignored(&patterns, "docs/a.md"));
+        assert!(!ignored(&patterns, "gputils/README.md"));
+        assert!(!ignored(&patterns, "Dockerfile"));
     }
 
     #[test]

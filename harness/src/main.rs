@@ -100,9 +100,21 @@ fn main() -> ExitCode {
 async fn dispatch(command: Command) -> Result<(), CliError> {
     let setup = |e: Box<dyn std::error::Error>| CliError::Setup(e);
     match command {
-        Command::Run { scenario, image, keep, keep_artifacts, artifacts, snapshots } => {
+        Command::Run {
+            scenario,
+            image,
+            keep,
+            keep_artifacts,
+            artifacts,
+            snapshots,
+        } => {
             let scenario = Scenario::load(&scenario).map_err(|e| setup(Box::new(e)))?;
-            let mut options = RunOptions { image, keep_cluster: keep, keep_artifacts, ..RunOptions::default() };
+            let mut options = RunOptions {
+                image,
+                keep_cluster: keep,
+                keep_artifacts,
+                ..RunOptions::default()
+            };
             if let Some(dir) = artifacts {
                 options.artifacts_root = dir;
             }
@@ -112,13 +124,21 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             run(&scenario, &options).await
         }
         Command::Gc { all } => {
-            let engine = docker::Engine::connect().await.map_err(|e| setup(Box::new(e)))?;
-            let report = cluster::gc(&engine, all).await.map_err(|e| setup(Box::new(e)))?;
+            let engine = docker::Engine::connect()
+                .await
+                .map_err(|e| setup(Box::new(e)))?;
+            let report = cluster::gc(&engine, all)
+                .await
+                .map_err(|e| setup(Box::new(e)))?;
             println!("{report}");
             Ok(())
         }
-        Command::Image { command: ImageCommand::Build } => {
-            let engine = docker::Engine::connect().await.map_err(|e| setup(Box::new(e)))?;
+        Command::Image {
+            command: ImageCommand::Build,
+        } => {
+            let engine = docker::Engine::connect()
+                .await
+                .map_err(|e| setup(Box::new(e)))?;
             let started = std::time::Instant::now();
             let tag = image::ensure_emulated(&engine, &image::emulated_context())
                 .await
@@ -139,16 +159,28 @@ async fn run(scenario: &Scenario, options: &RunOptions) -> Result<(), CliError> 
             println!("image    {image} ({:.1}s)", duration.as_secs_f64())
         }
         RunEvent::ClusterUp { run_id, duration } => {
-            println!("cluster  {run_id} up with its standby ({:.1}s)", duration.as_secs_f64())
+            println!(
+                "cluster  {run_id} up with its standby ({:.1}s)",
+                duration.as_secs_f64()
+            )
         }
         RunEvent::StepStarted { .. } => {}
-        RunEvent::StepFinished { index, title, duration, outcome } => {
+        RunEvent::StepFinished {
+            index,
+            title,
+            duration,
+            outcome,
+        } => {
             let verdict = match outcome {
                 StepOutcome::Passed => "ok".to_string(),
                 StepOutcome::AssertionsFailed(p) => format!("FAILED\n      {}", p.join("\n      ")),
                 StepOutcome::Error(e) => format!("ERROR\n      {}", e.replace('\n', "\n      ")),
             };
-            println!("[{:>2}] {title:<58} {:>6.2}s {verdict}", index + 1, duration.as_secs_f64());
+            println!(
+                "[{:>2}] {title:<58} {:>6.2}s {verdict}",
+                index + 1,
+                duration.as_secs_f64()
+            );
         }
         RunEvent::Interrupted => eprintln!("interrupted: removing the cluster"),
         RunEvent::ClusterKept { run_id, nodes } => {

@@ -19,7 +19,11 @@ pub async fn inject(
     let result = match kind {
         FaultKind::Crash => cluster.kill(host).await,
     };
-    let kind = if result.is_ok() { Kind::Info } else { Kind::Fail };
+    let kind = if result.is_ok() {
+        Kind::Info
+    } else {
+        Kind::Fail
+    };
     history.record(Process::Nemesis, kind, "fault", value);
     result
 }
@@ -37,7 +41,11 @@ pub async fn heal(
         // The host boots with its disk as the crash left it; no database process starts.
         FaultKind::Crash => cluster.start(host).await,
     };
-    let kind = if result.is_ok() { Kind::Info } else { Kind::Fail };
+    let kind = if result.is_ok() {
+        Kind::Info
+    } else {
+        Kind::Fail
+    };
     history.record(Process::Nemesis, kind, "heal", value);
     result
 }

@@ -53,7 +53,13 @@ impl Bundle {
     pub fn step_folder(index: usize, title: &str) -> String {
         let slug: String = title
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
             .collect::<String>()
             .split('-')
             .filter(|s| !s.is_empty())
@@ -93,7 +99,10 @@ impl Bundle {
 fn shell_words(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
-            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:$@%+,".contains(c)) {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:$@%+,".contains(c))
+            {
                 a.clone()
             } else {
                 format!("'{}'", a.replace('\'', "'\\''"))
@@ -110,7 +119,10 @@ mod tests {
     #[test]
     fn step_folders_sort_and_read_well() {
         assert_eq!(
-            Bundle::step_folder(0, "gpactivatestandby -d $COORDINATOR_DATA_DIRECTORY on scdw"),
+            Bundle::step_folder(
+                0,
+                "gpactivatestandby -d $COORDINATOR_DATA_DIRECTORY on scdw"
+            ),
             "steps/01-gpactivatestandby-d-coordinator-data-directory-on-scdw"
         );
     }

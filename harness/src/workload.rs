@@ -53,7 +53,8 @@ pub async fn write_rows(
     for id in ids {
         let value = json!({"table": table, "id": id, "host": host});
         history.record(Process::Client(0), Kind::Invoke, "write", value.clone());
-        let result = tokio::time::timeout(client::STATEMENT_TIMEOUT, client.execute(&insert, &[&id])).await;
+        let result =
+            tokio::time::timeout(client::STATEMENT_TIMEOUT, client.execute(&insert, &[&id])).await;
         match result {
             Ok(Ok(_)) => {
                 summary.ok += 1;
@@ -62,11 +63,21 @@ pub async fn write_rows(
             // A server error (constraint, read-only) means the row was not written.
             Ok(Err(e)) if e.as_db_error().is_some() => {
                 summary.failed += 1;
-                history.record(Process::Client(0), Kind::Fail, "write", json!({"table": table, "id": id, "host": host, "error": e.to_string()}));
+                history.record(
+                    Process::Client(0),
+                    Kind::Fail,
+                    "write",
+                    json!({"table": table, "id": id, "host": host, "error": e.to_string()}),
+                );
             }
             _ => {
                 summary.unknown += 1;
-                history.record(Process::Client(0), Kind::Info, "write", json!({"table": table, "id": id, "host": host, "error": "no answer"}));
+                history.record(
+                    Process::Client(0),
+                    Kind::Info,
+                    "write",
+                    json!({"table": table, "id": id, "host": host, "error": "no answer"}),
+                );
             }
         }
     }

@@ -9,6 +9,14 @@ use rstest::rstest;
 #[rstest]
 fn scenario_file_is_valid(#[files("../scenarios/*.toml")] path: PathBuf) {
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    assert!(!scenario.steps.is_empty(), "{} has no steps", path.display());
-    assert!(!scenario.description.is_empty(), "{} has no description", path.display());
+    assert!(
+        !scenario.steps.is_empty(),
+        "{} has no steps",
+        path.display()
+    );
+    assert!(
+        !scenario.description.is_empty(),
+        "{} has no description",
+        path.display()
+    );
 }

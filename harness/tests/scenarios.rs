@@ -19,12 +19,22 @@ async fn scenario(#[files("../scenarios/*.toml")] path: PathBuf) {
         ..RunOptions::default()
     };
     let mut log = |event: RunEvent<'_>| {
-        if let RunEvent::StepFinished { index, title, duration, outcome } = event {
+        if let RunEvent::StepFinished {
+            index,
+            title,
+            duration,
+            outcome,
+        } = event
+        {
             let verdict = match outcome {
                 StepOutcome::Passed => "ok".to_string(),
                 other => format!("{other:?}"),
             };
-            eprintln!("[{:>2}] {title} ({:.2}s) {verdict}", index + 1, duration.as_secs_f64());
+            eprintln!(
+                "[{:>2}] {title} ({:.2}s) {verdict}",
+                index + 1,
+                duration.as_secs_f64()
+            );
         }
     };
     let outcome = run(&scenario, &options, &mut log)

@@ -25,15 +25,15 @@ impl Cluster {
             .exec_quiet(&first, GPADMIN, sh(&keygen), Vec::new(), SHORT)
             .await?;
         check(&out, "generate the cluster's SSH key", &first, false)?;
-        let (public, private) = out
-            .stdout
-            .split_once('\n')
-            .ok_or_else(|| ClusterError::Command {
-                what: "read the generated SSH key".into(),
-                host: first.clone(),
-                exit_code: out.exit_code,
-                output: String::new(),
-            })?;
+        let (public, private) =
+            out.stdout
+                .split_once('\n')
+                .ok_or_else(|| ClusterError::Command {
+                    what: "read the generated SSH key".into(),
+                    host: first.clone(),
+                    exit_code: out.exit_code,
+                    output: String::new(),
+                })?;
         let install = "set -e; umask 077; mkdir -p ~/.ssh; \
              printf '%s\\n' \"$CBH_SSH_PUBLIC\" > ~/.ssh/authorized_keys; \
              printf '%s\\n' \"$CBH_SSH_PUBLIC\" > ~/.ssh/id_ed25519.pub; \
@@ -45,7 +45,9 @@ impl Cluster {
         let jobs = self.topology().hosts().into_iter().map(|host| {
             let env = env.clone();
             async move {
-                let out = self.exec_quiet(&host, GPADMIN, sh(install), env, SHORT).await?;
+                let out = self
+                    .exec_quiet(&host, GPADMIN, sh(install), env, SHORT)
+                    .await?;
                 check(&out, "install the cluster's SSH key", &host, false)
             }
         });
@@ -73,7 +75,9 @@ impl Cluster {
             .await?
             .ok()?;
         if let Some(standby) = &t.standby {
-            gp::gpinitstandby(self, &t.coordinator, standby).await?.ok()?;
+            gp::gpinitstandby(self, &t.coordinator, standby)
+                .await?
+                .ok()?;
         }
         Ok(())
     }

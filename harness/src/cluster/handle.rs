@@ -6,13 +6,17 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, KillContainerOptionsBuilder};
 use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::topology::{Topology, GPADMIN, GPHOME};
-use crate::docker::{DockerError, Engine, ExecOutput, ExecRequest, LABEL, LABEL_CLUSTER, LABEL_OWNER, LABEL_SCENARIO};
+use crate::docker::{
+    DockerError, Engine, ExecOutput, ExecRequest, LABEL, LABEL_CLUSTER, LABEL_OWNER, LABEL_SCENARIO,
+};
 
 /// Errors of cluster operations.
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +172,10 @@ impl Cluster {
             let options = CreateContainerOptionsBuilder::new().name(name).build();
             api.create_container(Some(options), body)
                 .await
-                .map_err(DockerError::api(format!("create container {name} from {}", self.spec.image)))?;
+                .map_err(DockerError::api(format!(
+                    "create container {name} from {}",
+                    self.spec.image
+                )))?;
         }
         let starts = self.containers.keys().map(|host| self.start(host));
         for result in futures_util::future::join_all(starts).await {
@@ -232,7 +239,8 @@ impl Cluster {
             "cbh".into(),
         ];
         full.extend(argv.iter().cloned());
-        self.exec_recorded(host, GPADMIN, full, argv.to_vec(), timeout).await
+        self.exec_recorded(host, GPADMIN, full, argv.to_vec(), timeout)
+            .await
     }
 
     /// Runs a shell script on `host` as `user`, recording it.
@@ -244,7 +252,8 @@ impl Cluster {
         timeout: Duration,
     ) -> Result<ExecOutput, ClusterError> {
         let argv = vec!["bash".to_string(), "-c".into(), script.to_string()];
-        self.exec_recorded(host, user, argv.clone(), argv, timeout).await
+        self.exec_recorded(host, user, argv.clone(), argv, timeout)
+            .await
     }
 
     fn gp_env(&self) -> Vec<String> {
@@ -268,14 +277,19 @@ impl Cluster {
         timeout: Duration,
     ) -> Result<ExecOutput, ClusterError> {
         let started_ms = self.created.elapsed().as_secs_f64() * 1000.0;
-        let output = self.exec_quiet(host, user, argv, Vec::new(), timeout).await?;
-        self.log.lock().expect("command log lock").push(CommandRecord {
-            host: host.to_string(),
-            user: user.to_string(),
-            argv: shown,
-            started_ms,
-            output: output.clone(),
-        });
+        let output = self
+            .exec_quiet(host, user, argv, Vec::new(), timeout)
+            .await?;
+        self.log
+            .lock()
+            .expect("command log lock")
+            .push(CommandRecord {
+                host: host.to_string(),
+                user: user.to_string(),
+                argv: shown,
+                started_ms,
+                output: output.clone(),
+            });
         Ok(output)
     }
 
@@ -344,10 +358,20 @@ impl Cluster {
 
     async fn wait_ready(&self, host: &str) -> Result<(), ClusterError> {
         let deadline = Instant::now() + READY_TIMEOUT;
-        let probe = vec!["test".to_string(), "-e".into(), "/run/cbh-node-ready".into()];
+        let probe = vec![
+            "test".to_string(),
+            "-e".into(),
+            "/run/cbh-node-ready".into(),
+        ];
         loop {
             let out = self
-                .exec_quiet(host, "root", probe.clone(), Vec::new(), Duration::from_secs(5))
+                .exec_quiet(
+                    host,
+                    "root",
+                    probe.clone(),
+                    Vec::new(),
+                    Duration::from_secs(5),
+                )
                 .await;
             if matches!(out, Ok(ref o) if o.success()) {
                 return Ok(());
@@ -373,7 +397,8 @@ impl Cluster {
                 tracing::warn!(%host, error = %e, "cannot create the log folder");
                 return;
             }
-            self.container_log(container, &host_dir.join("container.log")).await;
+            self.container_log(container, &host_dir.join("container.log"))
+                .await;
             let mut paths = vec![format!("/home/{GPADMIN}/gpAdminLogs")];
             for d in self.spec.topology.datadirs_on(host) {
                 paths.push(format!("{d}/log"));
@@ -403,7 +428,10 @@ impl Cluster {
         let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new()
             .path(path)
             .build();
-        let mut stream = self.engine.api().download_from_container(container, Some(options));
+        let mut stream = self
+            .engine
+            .api()
+            .download_from_container(container, Some(options));
         let mut tar = Vec::new();
         while let Some(chunk) = stream.next().await {
             match chunk {
@@ -450,7 +478,10 @@ impl Drop for Cluster {
         // a thread, since this may run inside an async context that cannot block.
         let run_id = self.spec.run_id.clone();
         let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 rt.block_on(async {
                     if let Ok(engine) = Engine::connect().await {
                         let _ = super::gc::remove_run(&engine, &run_id).await;

@@ -108,10 +108,15 @@ impl Topology {
                 return Err(TopologyError::DuplicateHost(host));
             }
         }
-        let n = self.primaries_per_host as u32;
+        let n = self.primaries_per_host;
         let range = |base: u16| (base as u32)..(base as u32 + n);
-        let (p, m, c) = (range(self.port_base), range(self.mirror_port_base), self.coordinator_port as u32);
-        if p.contains(&c) || (self.mirrors && (m.contains(&c) || p.clone().any(|x| m.contains(&x)))) {
+        let (p, m, c) = (
+            range(self.port_base),
+            range(self.mirror_port_base),
+            self.coordinator_port as u32,
+        );
+        if p.contains(&c) || (self.mirrors && (m.contains(&c) || p.clone().any(|x| m.contains(&x))))
+        {
             return Err(TopologyError::PortClash(
                 self.port_base,
                 self.mirror_port_base,
@@ -123,7 +128,9 @@ impl Topology {
 
     /// Segment host names, `sdw1..N`.
     pub fn segment_host_names(&self) -> Vec<String> {
-        (1..=self.segment_hosts).map(|i| format!("sdw{i}")).collect()
+        (1..=self.segment_hosts)
+            .map(|i| format!("sdw{i}"))
+            .collect()
     }
 
     /// Every host: coordinator, standby (if any), segment hosts.
@@ -223,7 +230,10 @@ mod tests {
     fn the_default_is_the_seed_procedures_cluster() {
         let t = Topology::default();
         assert_eq!(t.hosts(), ["cdw", "scdw", "sdw1", "sdw2"]);
-        assert_eq!(t.coordinator_datadir(), "/data0/database/coordinator/gpseg-1");
+        assert_eq!(
+            t.coordinator_datadir(),
+            "/data0/database/coordinator/gpseg-1"
+        );
         assert_eq!(t.segment_instances(), 4);
         t.validate().unwrap();
     }
@@ -233,27 +243,52 @@ mod tests {
         let t = Topology::default();
         assert_eq!(
             t.datadirs_on("sdw1"),
-            ["/data0/database/primary/gpseg0", "/data0/database/mirror/gpseg1"]
+            [
+                "/data0/database/primary/gpseg0",
+                "/data0/database/mirror/gpseg1"
+            ]
         );
         assert_eq!(
             t.datadirs_on("sdw2"),
-            ["/data0/database/primary/gpseg1", "/data0/database/mirror/gpseg0"]
+            [
+                "/data0/database/primary/gpseg1",
+                "/data0/database/mirror/gpseg0"
+            ]
         );
     }
 
     #[test]
     fn impossible_topologies_are_rejected() {
-        let one_host = Topology { segment_hosts: 1, ..Topology::default() };
+        let one_host = Topology {
+            segment_hosts: 1,
+            ..Topology::default()
+        };
         assert_eq!(one_host.validate(), Err(TopologyError::MirrorsNeedTwoHosts));
-        let same = Topology { standby: Some("cdw".into()), ..Topology::default() };
-        assert_eq!(same.validate(), Err(TopologyError::DuplicateHost("cdw".into())));
-        let clash = Topology { primaries_per_host: 3, mirror_port_base: 40002, ..Topology::default() };
-        assert!(matches!(clash.validate(), Err(TopologyError::PortClash(..))));
+        let same = Topology {
+            standby: Some("cdw".into()),
+            ..Topology::default()
+        };
+        assert_eq!(
+            same.validate(),
+            Err(TopologyError::DuplicateHost("cdw".into()))
+        );
+        let clash = Topology {
+            primaries_per_host: 3,
+            mirror_port_base: 40002,
+            ..Topology::default()
+        };
+        assert!(matches!(
+            clash.validate(),
+            Err(TopologyError::PortClash(..))
+        ));
     }
 
     #[test]
     fn the_gpinitsystem_config_lists_one_directory_per_primary() {
-        let t = Topology { primaries_per_host: 2, ..Topology::default() };
+        let t = Topology {
+            primaries_per_host: 2,
+            ..Topology::default()
+        };
         let config = t.gpinitsystem_config("demo");
         assert!(config.contains(
             "declare -a DATA_DIRECTORY=(/data0/database/primary /data0/database/primary)"

@@ -99,8 +99,19 @@ pub async fn run(
 }
 
 /// `gpinitsystem -a -c CONFIG -h HOSTFILE`.
-pub async fn gpinitsystem(cluster: &Cluster, host: &str, config: &str, hostfile: &str) -> Result<GpRun, GpError> {
-    run(cluster, host, &["gpinitsystem", "-a", "-c", config, "-h", hostfile], LONG).await
+pub async fn gpinitsystem(
+    cluster: &Cluster,
+    host: &str,
+    config: &str,
+    hostfile: &str,
+) -> Result<GpRun, GpError> {
+    run(
+        cluster,
+        host,
+        &["gpinitsystem", "-a", "-c", config, "-h", hostfile],
+        LONG,
+    )
+    .await
 }
 
 /// `gpinitstandby -s STANDBY -a`, run on the current coordinator `on`.
@@ -109,7 +120,12 @@ pub async fn gpinitstandby(cluster: &Cluster, on: &str, standby: &str) -> Result
 }
 
 /// `gpactivatestandby -d DIR -a [-f]`, run on the standby `on`.
-pub async fn gpactivatestandby(cluster: &Cluster, on: &str, datadir: &str, force: bool) -> Result<GpRun, GpError> {
+pub async fn gpactivatestandby(
+    cluster: &Cluster,
+    on: &str,
+    datadir: &str,
+    force: bool,
+) -> Result<GpRun, GpError> {
     let mut argv = vec!["gpactivatestandby", "-d", datadir, "-a"];
     if force {
         argv.push("-f");
@@ -118,7 +134,11 @@ pub async fn gpactivatestandby(cluster: &Cluster, on: &str, datadir: &str, force
 }
 
 /// `gpstop -m -a [-M MODE]`: stop only the coordinator on `on`.
-pub async fn gpstop_coordinator_only(cluster: &Cluster, on: &str, mode: Option<&str>) -> Result<GpRun, GpError> {
+pub async fn gpstop_coordinator_only(
+    cluster: &Cluster,
+    on: &str,
+    mode: Option<&str>,
+) -> Result<GpRun, GpError> {
     let mut argv = vec!["gpstop", "-m", "-a"];
     if let Some(mode) = mode {
         argv.extend(["-M", mode]);

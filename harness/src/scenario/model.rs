@@ -243,7 +243,11 @@ impl Step {
             Step::StopCoordinatorOnly(s) => format!("gpstop -m{}", on(&s.host)),
             Step::Gpstate(s) => format!(
                 "gpstate {}{}",
-                if s.mode == GpstateMode::Full { "-f" } else { "-b" },
+                if s.mode == GpstateMode::Full {
+                    "-f"
+                } else {
+                    "-b"
+                },
                 on(&s.host)
             ),
             Step::Check(s) => format!("check {:?}", s.invariant),
@@ -321,7 +325,10 @@ impl Scenario {
     /// Parses and validates scenario text; `path` is used in messages.
     pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
         let file: ScenarioFile = toml::from_str(source).map_err(|e| {
-            let (line, column) = e.span().map(|s| position(source, s.start)).unwrap_or((1, 1));
+            let (line, column) = e
+                .span()
+                .map(|s| position(source, s.start))
+                .unwrap_or((1, 1));
             ScenarioError::Syntax {
                 path: path.to_path_buf(),
                 line,
@@ -385,15 +392,26 @@ impl Scenario {
                 Some(h) => host_ok("host", h),
                 None => Ok(()),
             };
-            let snapshot_ok = |snapshots: &mut std::collections::BTreeSet<String>, s: &Option<String>| {
+            let snapshot_ok = |snapshots: &mut std::collections::BTreeSet<String>,
+                               s: &Option<String>| {
                 if let Some(name) = s {
                     let valid = !name.is_empty()
-                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
                     if !valid {
-                        return Err(fail("snapshot", format!("snapshot name `{name}` may only hold letters, digits, '-' and '_'")));
+                        return Err(fail(
+                            "snapshot",
+                            format!(
+                                "snapshot name `{name}` may only hold letters, digits, '-' and '_'"
+                            ),
+                        ));
                     }
                     if !snapshots.insert(name.clone()) {
-                        return Err(fail("snapshot", format!("snapshot name `{name}` is used twice in this scenario")));
+                        return Err(fail(
+                            "snapshot",
+                            format!("snapshot name `{name}` is used twice in this scenario"),
+                        ));
                     }
                 }
                 Ok(())
@@ -404,10 +422,19 @@ impl Scenario {
                     if s.rows == 0 {
                         return Err(fail("rows", "rows must be at least 1".into()));
                     }
-                    let valid = s.table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    let valid = s
+                        .table
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
                         && !s.table.is_empty();
                     if !valid {
-                        return Err(fail("table", format!("table name `{}` may only hold letters, digits and '_'", s.table)));
+                        return Err(fail(
+                            "table",
+                            format!(
+                                "table name `{}` may only hold letters, digits and '_'",
+                                s.table
+                            ),
+                        ));
                     }
                 }
                 Step::Fault(s) | Step::Heal(s) => host_ok("host", &s.host)?,
@@ -421,7 +448,10 @@ impl Scenario {
                     opt_host_ok(&s.host)?;
                     if let Some(m) = &s.mode {
                         if !["smart", "fast", "immediate"].contains(&m.as_str()) {
-                            return Err(fail("mode", format!("unknown mode `{m}`; expected smart, fast or immediate")));
+                            return Err(fail(
+                                "mode",
+                                format!("unknown mode `{m}`; expected smart, fast or immediate"),
+                            ));
                         }
                     }
                 }
@@ -431,21 +461,25 @@ impl Scenario {
                     let e = &s.expect;
                     let (wrong, mode) = match s.mode {
                         GpstateMode::Full => (
-                            [("coordinator_instance", e.coordinator_instance.is_some()),
-                             ("coordinator_standby", e.coordinator_standby.is_some()),
-                             ("standby_state", e.standby_state.is_some())]
-                                .into_iter()
-                                .find(|(_, set)| *set),
+                            [
+                                ("coordinator_instance", e.coordinator_instance.is_some()),
+                                ("coordinator_standby", e.coordinator_standby.is_some()),
+                                ("standby_state", e.standby_state.is_some()),
+                            ]
+                            .into_iter()
+                            .find(|(_, set)| *set),
                             "full",
                         ),
                         GpstateMode::Brief => (
-                            [("standby_configured", e.standby_configured.is_some()),
-                             ("standby_address", e.standby_address.is_some()),
-                             ("standby_status", e.standby_status.is_some()),
-                             ("wal_sender_state", e.wal_sender_state.is_some()),
-                             ("sync_state", e.sync_state.is_some())]
-                                .into_iter()
-                                .find(|(_, set)| *set),
+                            [
+                                ("standby_configured", e.standby_configured.is_some()),
+                                ("standby_address", e.standby_address.is_some()),
+                                ("standby_status", e.standby_status.is_some()),
+                                ("wal_sender_state", e.wal_sender_state.is_some()),
+                                ("sync_state", e.sync_state.is_some()),
+                            ]
+                            .into_iter()
+                            .find(|(_, set)| *set),
                             "brief",
                         ),
                     };
@@ -481,17 +515,29 @@ mod tests {
 
     #[test]
     fn an_unknown_action_names_file_line_and_the_valid_actions() {
-        let err = parse("name = \"x\"\n\n[[step]]\naction = \"explode\"\n").unwrap_err().to_string();
-        assert!(err.starts_with("scenarios/t.toml:4:10: unknown variant `explode`"), "{err}");
-        assert!(err.contains("explode") && err.contains("activate_standby"), "{err}");
+        let err = parse("name = \"x\"\n\n[[step]]\naction = \"explode\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("scenarios/t.toml:4:10: unknown variant `explode`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("explode") && err.contains("activate_standby"),
+            "{err}"
+        );
     }
 
     #[test]
     fn an_unknown_field_is_rejected_with_its_line() {
-        let err = parse("[[step]]\naction = \"fault\"\nfault = \"crash\"\nhost = \"cdw\"\nhots = 1\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("scenarios/t.toml:") && err.contains("hots"), "{err}");
+        let err =
+            parse("[[step]]\naction = \"fault\"\nfault = \"crash\"\nhost = \"cdw\"\nhots = 1\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("scenarios/t.toml:") && err.contains("hots"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -522,7 +568,12 @@ mod tests {
 
     #[test]
     fn an_impossible_topology_is_rejected() {
-        let err = parse("[topology]\nsegment_hosts = 1\n").unwrap_err().to_string();
-        assert!(err.contains("mirrors need at least two segment hosts"), "{err}");
+        let err = parse("[topology]\nsegment_hosts = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("mirrors need at least two segment hosts"),
+            "{err}"
+        );
     }
 }

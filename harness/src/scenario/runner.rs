@@ -190,7 +190,10 @@ pub async fn run(
     let started = Instant::now();
     let image = image::resolve(&engine, options.image.as_deref()).await?;
     let image_time = started.elapsed();
-    on_event(RunEvent::ImageReady { image: &image, duration: image_time });
+    on_event(RunEvent::ImageReady {
+        image: &image,
+        duration: image_time,
+    });
 
     let run_id = new_run_id();
     let bundle = Bundle::create(&options.artifacts_root, &run_id)
@@ -213,7 +216,10 @@ pub async fn run(
                 cluster.collect_logs(&bundle.dir().join("hosts")).await;
                 cluster.teardown().await;
             }
-            return Err(RunError::Bringup { bundle: bundle.dir().to_path_buf(), source: e });
+            return Err(RunError::Bringup {
+                bundle: bundle.dir().to_path_buf(),
+                source: e,
+            });
         }
         None => {
             on_event(RunEvent::Interrupted);
@@ -223,14 +229,25 @@ pub async fn run(
     };
     let bringup_time = bringup_started.elapsed();
     bundle.write_commands("bringup", &cluster.commands());
-    on_event(RunEvent::ClusterUp { run_id: &run_id, duration: bringup_time });
+    on_event(RunEvent::ClusterUp {
+        run_id: &run_id,
+        duration: bringup_time,
+    });
 
     let history = History::new();
     let steps_started = Instant::now();
     let mut failures = Vec::new();
     let interrupted;
     {
-        let steps = run_steps(scenario, options, &cluster, &history, &bundle, &mut failures, on_event);
+        let steps = run_steps(
+            scenario,
+            options,
+            &cluster,
+            &history,
+            &bundle,
+            &mut failures,
+            on_event,
+        );
         // A panic in a step must not skip the teardown below.
         match with_signals(std::panic::AssertUnwindSafe(steps).catch_unwind()).await {
             Some(Ok(())) => interrupted = false,
@@ -271,7 +288,10 @@ pub async fn run(
             let container = cluster.container(&host).unwrap_or_default().to_string();
             nodes.push((host.clone(), container, cluster.address(&host).await.ok()));
         }
-        on_event(RunEvent::ClusterKept { run_id: &run_id, nodes });
+        on_event(RunEvent::ClusterKept {
+            run_id: &run_id,
+            nodes,
+        });
         std::mem::forget(cluster);
     } else {
         cluster.teardown().await;
@@ -312,7 +332,10 @@ async fn bring_up(engine: &Engine, spec: ClusterSpec) -> Result<Cluster, Bringup
 /// Runs `fut` unless SIGINT or SIGTERM arrives first (then `None`).
 async fn with_signals<T>(fut: impl std::future::Future<Output = T>) -> Option<T> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return Some(fut.await);
     };
     tokio::select! {
@@ -339,11 +362,27 @@ async fn run_steps(
     for (index, step) in scenario.steps.iter().enumerate() {
         let title = step.title();
         let folder = Bundle::step_folder(index, &title);
-        on_event(RunEvent::StepStarted { index, total, title: &title });
-        history.record(Process::Runner, Kind::Invoke, "step", json!({"index": index + 1, "title": title}));
+        on_event(RunEvent::StepStarted {
+            index,
+            total,
+            title: &title,
+        });
+        history.record(
+            Process::Runner,
+            Kind::Invoke,
+            "step",
+            json!({"index": index + 1, "title": title}),
+        );
         let cursor = cluster.command_count();
         let started = Instant::now();
-        let ctx = StepContext { scenario, options, cluster, history, bundle, folder: &folder };
+        let ctx = StepContext {
+            scenario,
+            options,
+            cluster,
+            history,
+            bundle,
+            folder: &folder,
+        };
         let outcome = match run_step(&ctx, step, &mut state).await {
             Ok(problems) if problems.is_empty() => StepOutcome::Passed,
             Ok(problems) => StepOutcome::AssertionsFailed(problems),
@@ -351,14 +390,23 @@ async fn run_steps(
         };
         let duration = started.elapsed();
         bundle.write_commands(&folder, &cluster.commands_since(cursor));
-        let kind = if outcome == StepOutcome::Passed { Kind::Ok } else { Kind::Fail };
+        let kind = if outcome == StepOutcome::Passed {
+            Kind::Ok
+        } else {
+            Kind::Fail
+        };
         history.record(
             Process::Runner,
             kind,
             "step",
             json!({"index": index + 1, "title": title, "duration_s": duration.as_secs_f64(), "outcome": format!("{outcome:?}")}),
         );
-        on_event(RunEvent::StepFinished { index, title: &title, duration, outcome: &outcome });
+        on_event(RunEvent::StepFinished {
+            index,
+            title: &title,
+            duration,
+            outcome: &outcome,
+        });
         match outcome {
             StepOutcome::Passed => {}
             StepOutcome::AssertionsFailed(problems) => {
@@ -405,7 +453,10 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
             let host = host_or_current(&s.host);
             let client = client::connect(cluster, &host, crate::workload::DATABASE).await?;
             let rows = client::query_text(&client, &host, &s.sql).await?;
-            ctx.bundle.write(format!("{}/result.json", ctx.folder), serde_json::to_string_pretty(&rows)?);
+            ctx.bundle.write(
+                format!("{}/result.json", ctx.folder),
+                serde_json::to_string_pretty(&rows)?,
+            );
             let mut problems = Vec::new();
             if let Some(expected) = &s.expect {
                 let got = rows.first().and_then(|r| r.first()).cloned().flatten();
@@ -418,7 +469,8 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
         Step::Write(s) => {
             let ids = state.next_id..state.next_id + i64::from(s.rows);
             state.next_id = ids.end;
-            let summary = crate::workload::write_rows(cluster, ctx.history, &current, &s.table, ids).await?;
+            let summary =
+                crate::workload::write_rows(cluster, ctx.history, &current, &s.table, ids).await?;
             let mut problems = Vec::new();
             if summary.ok != s.rows {
                 problems.push(format!(
@@ -437,19 +489,38 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
             Ok(vec![])
         }
         Step::ActivateStandby(s) => {
-            let datadir = s.datadir.replace("$COORDINATOR_DATA_DIRECTORY", &topology.coordinator_datadir());
-            gp::gpactivatestandby(cluster, &s.host, &datadir, s.force).await?.ok()?;
+            let datadir = s.datadir.replace(
+                "$COORDINATOR_DATA_DIRECTORY",
+                &topology.coordinator_datadir(),
+            );
+            gp::gpactivatestandby(cluster, &s.host, &datadir, s.force)
+                .await?
+                .ok()?;
             state.coordinator = s.host.clone();
             Ok(vec![])
         }
         Step::MoveDatadir(s) => {
-            let from = s.from.clone().unwrap_or_else(|| topology.coordinator_datadir());
-            let to = s.to.clone().unwrap_or_else(|| format!("{}/backup_gpseg-1", topology.coordinator_directory));
+            let from = s
+                .from
+                .clone()
+                .unwrap_or_else(|| topology.coordinator_datadir());
+            let to = s
+                .to
+                .clone()
+                .unwrap_or_else(|| format!("{}/backup_gpseg-1", topology.coordinator_directory));
             // -T: never move into an existing directory by accident.
             let argv = ["mv", "-T", &from, &to].map(String::from);
-            let out = cluster.gp_exec(&s.host, &argv, Duration::from_secs(60)).await?;
+            let out = cluster
+                .gp_exec(&s.host, &argv, Duration::from_secs(60))
+                .await?;
             if !out.success() {
-                return Err(format!("`mv -T {from} {to}` on {} exited {}: {}", s.host, out.exit_code, out.stderr.trim()).into());
+                return Err(format!(
+                    "`mv -T {from} {to}` on {} exited {}: {}",
+                    s.host,
+                    out.exit_code,
+                    out.stderr.trim()
+                )
+                .into());
             }
             Ok(vec![])
         }
@@ -460,7 +531,9 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
         }
         Step::StopCoordinatorOnly(s) => {
             let host = host_or_current(&s.host);
-            gp::gpstop_coordinator_only(cluster, &host, s.mode.as_deref()).await?.ok()?;
+            gp::gpstop_coordinator_only(cluster, &host, s.mode.as_deref())
+                .await?
+                .ok()?;
             Ok(vec![])
         }
         Step::Gpstate(s) => gpstate_step(ctx, s, &host_or_current(&s.host)).await,
@@ -474,7 +547,9 @@ async fn gpstate_step(ctx: &StepContext<'_>, s: &GpstateStep, host: &str) -> Ste
     let mut expect = |field: &str, want: &Option<String>, got: Option<&str>| {
         if let Some(want) = want {
             if got != Some(want.as_str()) {
-                problems.push(format!("gpstate on {host}: expected {field} `{want}`, got {got:?}"));
+                problems.push(format!(
+                    "gpstate on {host}: expected {field} `{want}`, got {got:?}"
+                ));
             }
         }
     };
@@ -482,15 +557,25 @@ async fn gpstate_step(ctx: &StepContext<'_>, s: &GpstateStep, host: &str) -> Ste
         GpstateMode::Full => {
             let (run, report) = gp::gpstate_full(ctx.cluster, host).await?;
             let configured = match &report.standby {
-                gp::gpstate::StandbyDetails::Configured { address, status, .. } => Some((address.as_str(), status.as_str())),
+                gp::gpstate::StandbyDetails::Configured {
+                    address, status, ..
+                } => Some((address.as_str(), status.as_str())),
                 gp::gpstate::StandbyDetails::NotConfigured => None,
             };
             if let Some(want) = e.standby_configured {
                 if want != configured.is_some() {
-                    expect("standby_configured", &Some(want.to_string()), Some(&configured.is_some().to_string()));
+                    expect(
+                        "standby_configured",
+                        &Some(want.to_string()),
+                        Some(&configured.is_some().to_string()),
+                    );
                 }
             }
-            expect("standby_address", &e.standby_address, configured.map(|c| c.0));
+            expect(
+                "standby_address",
+                &e.standby_address,
+                configured.map(|c| c.0),
+            );
             expect("standby_status", &e.standby_status, configured.map(|c| c.1));
             let only_row = match report.replication.as_slice() {
                 [row] => Some(row),
@@ -502,28 +587,57 @@ async fn gpstate_step(ctx: &StepContext<'_>, s: &GpstateStep, host: &str) -> Ste
                     report.replication.len()
                 ));
             } else {
-                expect("wal_sender_state", &e.wal_sender_state, only_row.map(|r| r.wal_sender_state.as_str()));
-                expect("sync_state", &e.sync_state, only_row.and_then(|r| r.sync_state.as_deref()));
+                expect(
+                    "wal_sender_state",
+                    &e.wal_sender_state,
+                    only_row.map(|r| r.wal_sender_state.as_str()),
+                );
+                expect(
+                    "sync_state",
+                    &e.sync_state,
+                    only_row.and_then(|r| r.sync_state.as_deref()),
+                );
             }
             (run, serde_json::to_value(&report)?)
         }
         GpstateMode::Brief => {
             let (run, summary) = gp::gpstate_brief(ctx.cluster, host).await?;
             let standby = match &summary.coordinator_standby {
-                gp::gpstate::CoordinatorStandby::NotConfigured => "No coordinator standby configured".to_string(),
+                gp::gpstate::CoordinatorStandby::NotConfigured => {
+                    "No coordinator standby configured".to_string()
+                }
                 gp::gpstate::CoordinatorStandby::Host(h) => h.clone(),
             };
-            expect("coordinator_instance", &e.coordinator_instance, Some(&summary.coordinator_instance));
-            expect("coordinator_standby", &e.coordinator_standby, Some(&standby));
-            expect("standby_state", &e.standby_state, summary.standby_state.as_deref());
+            expect(
+                "coordinator_instance",
+                &e.coordinator_instance,
+                Some(&summary.coordinator_instance),
+            );
+            expect(
+                "coordinator_standby",
+                &e.coordinator_standby,
+                Some(&standby),
+            );
+            expect(
+                "standby_state",
+                &e.standby_state,
+                summary.standby_state.as_deref(),
+            );
             (run, serde_json::to_value(&summary)?)
         }
     };
     let normalized = normalize::normalize_gp_output(&run.output.stdout);
     let parsed_text = normalize::normalize_parsed(&parsed);
-    ctx.bundle.write(format!("{}/gpstate.raw.txt", ctx.folder), &run.output.stdout);
-    ctx.bundle.write(format!("{}/gpstate.normalized.txt", ctx.folder), &normalized);
-    ctx.bundle.write(format!("{}/gpstate.parsed.json", ctx.folder), &parsed_text);
+    ctx.bundle.write(
+        format!("{}/gpstate.raw.txt", ctx.folder),
+        &run.output.stdout,
+    );
+    ctx.bundle.write(
+        format!("{}/gpstate.normalized.txt", ctx.folder),
+        &normalized,
+    );
+    ctx.bundle
+        .write(format!("{}/gpstate.parsed.json", ctx.folder), &parsed_text);
     if let Some(name) = &s.snapshot {
         let base = format!("{}__{name}", ctx.scenario.name);
         let dir = &ctx.options.snapshots_dir;
@@ -538,11 +652,14 @@ async fn check_step(ctx: &StepContext<'_>, s: &CheckStep, coordinator: &str) -> 
     let verdict = match s.invariant {
         Invariant::AcknowledgedWritesPresent => {
             let events = ctx.history.events();
-            let tables: BTreeSet<String> = checker::acknowledged_writes(&events).into_keys().collect();
+            let tables: BTreeSet<String> =
+                checker::acknowledged_writes(&events).into_keys().collect();
             let client = client::connect(cluster, coordinator, crate::workload::DATABASE).await?;
             let mut present = BTreeMap::new();
             for table in tables {
-                let rows = client::query_text(&client, coordinator, &format!("SELECT id FROM {table}")).await?;
+                let rows =
+                    client::query_text(&client, coordinator, &format!("SELECT id FROM {table}"))
+                        .await?;
                 let ids: BTreeSet<i64> = rows
                     .iter()
                     .filter_map(|r| r.first().cloned().flatten()?.parse().ok())
@@ -554,13 +671,23 @@ async fn check_step(ctx: &StepContext<'_>, s: &CheckStep, coordinator: &str) -> 
         Invariant::OneCoordinator => {
             let rows = read_catalog(cluster, coordinator).await?;
             let text = catalog_text(&rows);
-            ctx.bundle.write(format!("{}/gp_segment_configuration.txt", ctx.folder), &text);
+            ctx.bundle.write(
+                format!("{}/gp_segment_configuration.txt", ctx.folder),
+                &text,
+            );
             let mut verdict = checker::one_coordinator(&rows, coordinator);
             if let Some(name) = &s.snapshot {
-                let coordinator_rows: Vec<CatalogRow> = rows.into_iter().filter(|r| r.content == -1).collect();
+                let coordinator_rows: Vec<CatalogRow> =
+                    rows.into_iter().filter(|r| r.content == -1).collect();
                 let base = format!("{}__{name}", ctx.scenario.name);
-                if let Err(problem) = snapshot::check(&ctx.options.snapshots_dir, &base, &catalog_text(&coordinator_rows)) {
-                    verdict = verdict.worst(Verdict::Invalid { reasons: vec![problem] });
+                if let Err(problem) = snapshot::check(
+                    &ctx.options.snapshots_dir,
+                    &base,
+                    &catalog_text(&coordinator_rows),
+                ) {
+                    verdict = verdict.worst(Verdict::Invalid {
+                        reasons: vec![problem],
+                    });
                 }
             }
             verdict
@@ -568,7 +695,11 @@ async fn check_step(ctx: &StepContext<'_>, s: &CheckStep, coordinator: &str) -> 
     };
     ctx.history.record(
         Process::Runner,
-        if verdict.is_valid() { Kind::Ok } else { Kind::Fail },
+        if verdict.is_valid() {
+            Kind::Ok
+        } else {
+            Kind::Fail
+        },
         "check",
         json!({"invariant": format!("{:?}", s.invariant), "verdict": verdict}),
     );
@@ -581,7 +712,10 @@ async fn check_step(ctx: &StepContext<'_>, s: &CheckStep, coordinator: &str) -> 
 
 /// Reads `gp_segment_configuration` from the coordinator (database `template1`, as gpstate
 /// does).
-async fn read_catalog(cluster: &Cluster, coordinator: &str) -> Result<Vec<CatalogRow>, ClientError> {
+async fn read_catalog(
+    cluster: &Cluster,
+    coordinator: &str,
+) -> Result<Vec<CatalogRow>, ClientError> {
     let client = client::connect(cluster, coordinator, "template1").await?;
     let rows = client::query_text(
         &client,
@@ -611,14 +745,29 @@ async fn read_catalog(cluster: &Cluster, coordinator: &str) -> Result<Vec<Catalo
 fn catalog_text(rows: &[CatalogRow]) -> String {
     let mut text = format!(
         "{:>4} {:>7} {:>4} {:>14} {:>4} {:>6} {:>5}  {:<8} {}\n",
-        "dbid", "content", "role", "preferred_role", "mode", "status", "port", "hostname", "datadir"
+        "dbid",
+        "content",
+        "role",
+        "preferred_role",
+        "mode",
+        "status",
+        "port",
+        "hostname",
+        "datadir"
     );
     for r in rows {
         text.push_str(&format!(
             "{:>4} {:>7} {:>4} {:>14} {:>4} {:>6} {:>5}  {:<8} {}\n",
-            r.dbid, r.content, r.role, r.preferred_role, r.mode, r.status, r.port, r.hostname, r.datadir
+            r.dbid,
+            r.content,
+            r.role,
+            r.preferred_role,
+            r.mode,
+            r.status,
+            r.port,
+            r.hostname,
+            r.datadir
         ));
     }
     text
 }
-

@@ -16,7 +16,8 @@ pub const CREATE_TABLE: &str = "CREATE TABLE public.gp_segment_configuration (\
     port int4 NOT NULL, hostname text, address text, datadir text NOT NULL)";
 
 /// The query `gpstate` and friends read the configuration with.
-pub const SELECT: &str = "SELECT dbid, content, role, preferred_role, mode, status, hostname, address, port, datadir \
+pub const SELECT: &str =
+    "SELECT dbid, content, role, preferred_role, mode, status, hostname, address, port, datadir \
     FROM gp_segment_configuration ORDER BY content, preferred_role DESC";
 
 /// One row of `gp_segment_configuration`.
@@ -54,12 +55,20 @@ impl Seg {
 
     /// Whether the current (or preferred) role is primary.
     pub fn is_primary(&self, current: bool) -> bool {
-        (if current { self.role } else { self.preferred_role }) == 'p'
+        (if current {
+            self.role
+        } else {
+            self.preferred_role
+        }) == 'p'
     }
 
     /// Whether the current (or preferred) role is mirror.
     pub fn is_mirror(&self, current: bool) -> bool {
-        (if current { self.role } else { self.preferred_role }) == 'm'
+        (if current {
+            self.role
+        } else {
+            self.preferred_role
+        }) == 'm'
     }
 
     /// Status `u`.
@@ -86,7 +95,9 @@ pub fn parse_rows(rows: &[Vec<String>]) -> Result<Vec<Seg>> {
             }
             Ok(Seg {
                 dbid: r[0].parse().map_err(|_| format!("bad dbid {:?}", r[0]))?,
-                content: r[1].parse().map_err(|_| format!("bad content {:?}", r[1]))?,
+                content: r[1]
+                    .parse()
+                    .map_err(|_| format!("bad content {:?}", r[1]))?,
                 role: parse_char(&r[2]),
                 preferred_role: parse_char(&r[3]),
                 mode: parse_char(&r[4]),
@@ -111,7 +122,9 @@ impl Array {
     /// Read the configuration from the coordinator listening on `port`.
     pub fn load(port: u16) -> Result<Array> {
         let rows = pg::query(port, SELECT)?;
-        Ok(Array { segs: parse_rows(&rows)? })
+        Ok(Array {
+            segs: parse_rows(&rows)?,
+        })
     }
 
     /// The coordinator row (content -1, role p).
@@ -131,7 +144,9 @@ impl Array {
 
     /// Whether any segment has a mirror.
     pub fn has_mirrors(&self) -> bool {
-        self.segs.iter().any(|s| s.content >= 0 && s.preferred_role == 'm')
+        self.segs
+            .iter()
+            .any(|s| s.content >= 0 && s.preferred_role == 'm')
     }
 
     /// The highest dbid.
@@ -163,19 +178,68 @@ mod tests {
     #[test]
     fn parses_and_classifies() {
         let rows = vec![
-            row(&["1", "-1", "p", "p", "n", "u", "cdw", "cdw", "5432", "/data0/database/coordinator/gpseg-1"]),
-            row(&["6", "-1", "m", "m", "s", "u", "scdw", "scdw", "5432", "/data0/database/coordinator/gpseg-1"]),
-            row(&["2", "0", "p", "p", "s", "u", "sdw1", "sdw1", "40000", "/data0/database/primary/gpseg0"]),
-            row(&["4", "0", "m", "m", "s", "u", "sdw2", "sdw2", "50000", "/data0/database/mirror/gpseg0"]),
+            row(&[
+                "1",
+                "-1",
+                "p",
+                "p",
+                "n",
+                "u",
+                "cdw",
+                "cdw",
+                "5432",
+                "/data0/database/coordinator/gpseg-1",
+            ]),
+            row(&[
+                "6",
+                "-1",
+                "m",
+                "m",
+                "s",
+                "u",
+                "scdw",
+                "scdw",
+                "5432",
+                "/data0/database/coordinator/gpseg-1",
+            ]),
+            row(&[
+                "2",
+                "0",
+                "p",
+                "p",
+                "s",
+                "u",
+                "sdw1",
+                "sdw1",
+                "40000",
+                "/data0/database/primary/gpseg0",
+            ]),
+            row(&[
+                "4",
+                "0",
+                "m",
+                "m",
+                "s",
+                "u",
+                "sdw2",
+                "sdw2",
+                "50000",
+                "/data0/database/mirror/gpseg0",
+            ]),
         ];
-        let a = Array { segs: parse_rows(&rows).unwrap() };
+        let a = Array {
+            segs: parse_rows(&rows).unwrap(),
+        };
         assert_eq!(a.coordinator().unwrap().dbid, 1);
         assert_eq!(a.standby().unwrap().hostname, "scdw");
         assert_eq!(a.segments().len(), 2);
         assert!(a.has_mirrors());
         assert_eq!(a.max_dbid(), 6);
         let hosts = Array::by_host(a.segs.iter());
-        assert_eq!(hosts.iter().map(|(h, _)| h.as_str()).collect::<Vec<_>>(), ["cdw", "scdw", "sdw1", "sdw2"]);
+        assert_eq!(
+            hosts.iter().map(|(h, _)| h.as_str()).collect::<Vec<_>>(),
+            ["cdw", "scdw", "sdw1", "sdw2"]
+        );
         assert_eq!(
             a.segs[2].values_sql(),
             "(2, 0, 'p', 'p', 's', 'u', 40000, 'sdw1', 'sdw1', '/data0/database/primary/gpseg0')"

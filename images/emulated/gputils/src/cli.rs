@@ -18,12 +18,20 @@ pub struct Opt {
 
 /// A flag without a value.
 pub const fn flag(key: &'static str, names: &'static [&'static str]) -> Opt {
-    Opt { key, names, value: false }
+    Opt {
+        key,
+        names,
+        value: false,
+    }
 }
 
 /// An option with a value.
 pub const fn valued(key: &'static str, names: &'static [&'static str]) -> Opt {
-    Opt { key, names, value: true }
+    Opt {
+        key,
+        names,
+        value: true,
+    }
 }
 
 /// The parsed command line.
@@ -42,7 +50,10 @@ impl Parsed {
 
     /// The last value given for the option.
     pub fn value(&self, key: &str) -> Option<&str> {
-        self.values.get(key).and_then(|v| v.last()).map(String::as_str)
+        self.values
+            .get(key)
+            .and_then(|v| v.last())
+            .map(String::as_str)
     }
 }
 

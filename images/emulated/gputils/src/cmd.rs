@@ -29,7 +29,12 @@ impl Out {
 
     /// The first non-empty line of stderr, else of stdout: what an error message should quote.
     pub fn first_error_line(&self) -> String {
-        let pick = |s: &str| s.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string);
+        let pick = |s: &str| {
+            s.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(str::to_string)
+        };
         pick(&self.stderr)
             .or_else(|| pick(&self.stdout))
             .unwrap_or_else(|| match self.code {
@@ -42,12 +47,18 @@ impl Out {
 
 /// Run `cmd` with stdin from `/dev/null`, capturing stdout and stderr, killing it after `timeout`.
 pub fn run(mut cmd: Command, timeout: Option<Duration>) -> Out {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             let prog = cmd.get_program().to_string_lossy().to_string();
-            return Out { code: Some(127), stderr: format!("{prog}: {e}"), ..Out::default() };
+            return Out {
+                code: Some(127),
+                stderr: format!("{prog}: {e}"),
+                ..Out::default()
+            };
         }
     };
     let mut so = child.stdout.take();
@@ -83,8 +94,17 @@ pub fn run(mut cmd: Command, timeout: Option<Duration>) -> Out {
     };
     let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).to_string();
     let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).to_string();
-    let code = if timed_out { None } else { status.and_then(|s| s.code()) };
-    Out { code, stdout, stderr, timed_out }
+    let code = if timed_out {
+        None
+    } else {
+        status.and_then(|s| s.code())
+    };
+    Out {
+        code,
+        stdout,
+        stderr,
+        timed_out,
+    }
 }
 
 /// Build a command from a program and its arguments.
@@ -97,7 +117,8 @@ pub fn command(prog: &str, args: &[&str]) -> Command {
 /// Quote a string for a POSIX shell (single quotes).
 pub fn sh_quote(s: &str) -> String {
     if !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c))
     {
         return s.to_string();
     }
@@ -106,8 +127,11 @@ pub fn sh_quote(s: &str) -> String {
 
 /// Send `signal` (a number or name `kill` understands) to a process; whether it was delivered.
 pub fn kill(pid: i32, signal: &str) -> bool {
-    run(command("kill", &[&format!("-{signal}"), &pid.to_string()]), Some(Duration::from_secs(5)))
-        .ok()
+    run(
+        command("kill", &[&format!("-{signal}"), &pid.to_string()]),
+        Some(Duration::from_secs(5)),
+    )
+    .ok()
 }
 
 #[cfg(test)]
@@ -124,7 +148,10 @@ mod tests {
 
     #[test]
     fn runs_and_times_out() {
-        let o = run(command("sh", &["-c", "echo hi; echo err >&2; exit 3"]), None);
+        let o = run(
+            command("sh", &["-c", "echo hi; echo err >&2; exit 3"]),
+            None,
+        );
         assert_eq!(o.code, Some(3));
         assert_eq!(o.stdout, "hi\n");
         assert_eq!(o.first_error_line(), "err");

@@ -15,7 +15,14 @@ use crate::error::{bail, Error, Result};
 use crate::{cmd, env, instance, log, pg, procfs, prompt, remote};
 
 const SPEC: &[Opt] = &[
-    valued("d", &["-d", "--master-data-directory", "--coordinator-data-directory"]),
+    valued(
+        "d",
+        &[
+            "-d",
+            "--master-data-directory",
+            "--coordinator-data-directory",
+        ],
+    ),
     flag("f", &["-f", "--force"]),
     flag("a", &["-a"]),
     flag("q", &["-q", "--quiet"]),
@@ -25,7 +32,13 @@ const SPEC: &[Opt] = &[
 
 /// Entry point.
 pub fn main(args: Vec<String>) -> i32 {
-    log::init("gpactivatestandby", log::Options { verbose: true, ..log::Options::default() });
+    log::init(
+        "gpactivatestandby",
+        log::Options {
+            verbose: true,
+            ..log::Options::default()
+        },
+    );
     let opts = match cli::parse(SPEC, &args) {
         Ok(o) => o,
         Err(e) => {
@@ -108,8 +121,14 @@ fn run(opts: &cli::Parsed, datadir: &str, pgport: &str) -> Result<()> {
     if let Some(l) = opts.value("l") {
         log::info(format!("Log directory             = {l}"));
     }
-    log::info(format!("Standby running           = {}", if running { "yes" } else { "no" }));
-    log::info(format!("Force standby activation  = {}", if opts.has("f") { "yes" } else { "no" }));
+    log::info(format!(
+        "Standby running           = {}",
+        if running { "yes" } else { "no" }
+    ));
+    log::info(format!(
+        "Force standby activation  = {}",
+        if opts.has("f") { "yes" } else { "no" }
+    ));
     log::info("-----------------------------------------------------");
     check_original_coordinator(datadir)?;
     if !running && !opts.has("f") {
@@ -117,10 +136,17 @@ fn run(opts: &cli::Parsed, datadir: &str, pgport: &str) -> Result<()> {
         log::warn("the activation process.");
         bail!("Force activation required");
     }
-    if !opts.has("a") && !prompt::ask_yesno("Do you want to continue with standby coordinator activation?", false) {
+    if !opts.has("a")
+        && !prompt::ask_yesno(
+            "Do you want to continue with standby coordinator activation?",
+            false,
+        )
+    {
         bail!("User canceled");
     }
-    let port: u16 = pgport.parse().map_err(|_| Error(format!("invalid PGPORT {pgport}")))?;
+    let port: u16 = pgport
+        .parse()
+        .map_err(|_| Error(format!("invalid PGPORT {pgport}")))?;
     check_or_start_standby(datadir, opts.has("f"))?;
     promote(datadir, port)?;
     log::info("Reading current configuration...");
@@ -132,28 +158,49 @@ fn run(opts: &cli::Parsed, datadir: &str, pgport: &str) -> Result<()> {
 
 /// `check_standby_running`: `ps -ef | grep 'postgres -D <dir>'` over `ssh localhost`.
 fn standby_running_via_ssh(datadir: &str) -> bool {
-    let script = format!("ps -eo pid=,args= | grep -F -- {} | grep -v grep", cmd::sh_quote(&format!("postgres -D {datadir}")));
+    let script = format!(
+        "ps -eo pid=,args= | grep -F -- {} | grep -v grep",
+        cmd::sh_quote(&format!("postgres -D {datadir}"))
+    );
     let o = remote::ssh("localhost", &script, Duration::from_secs(30));
-    o.ok() && o.stdout.lines().any(|l| l.split_whitespace().next().is_some_and(|p| p.parse::<i32>().is_ok()))
+    o.ok()
+        && o.stdout.lines().any(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|p| p.parse::<i32>().is_ok())
+        })
 }
 
 /// `check_original_coordinator_status`.
 fn check_original_coordinator(datadir: &str) -> Result<()> {
     let signal = format!("{datadir}/standby.signal");
     if !std::path::Path::new(&signal).exists() {
-        log::warn("Please make sure the command gpactivatestandby is executed on current Standby host");
+        log::warn(
+            "Please make sure the command gpactivatestandby is executed on current Standby host",
+        );
         bail!("Critical required file on standby \"{signal}\" is not present.");
     }
     let auto_path = format!("{datadir}/postgresql.auto.conf");
-    let auto = std::fs::read_to_string(&auto_path)
-        .map_err(|e| Error(format!("[Errno {}] {}: '{auto_path}'", e.raw_os_error().unwrap_or(0), io_reason(&e))))?;
+    let auto = std::fs::read_to_string(&auto_path).map_err(|e| {
+        Error(format!(
+            "[Errno {}] {}: '{auto_path}'",
+            e.raw_os_error().unwrap_or(0),
+            io_reason(&e)
+        ))
+    })?;
     let (host, port) = pg::primary_conninfo_target(&auto);
     if host.is_empty() {
         return Ok(());
     }
-    let o = remote::ssh(&host, &format!("cat {}", pg::lock_file(port)), Duration::from_secs(30));
+    let o = remote::ssh(
+        &host,
+        &format!("cat {}", pg::lock_file(port)),
+        Duration::from_secs(30),
+    );
     if o.ok() {
-        log::warn(format!("Appears that there is an active postgres process on {host} port={port}"));
+        log::warn(format!(
+            "Appears that there is an active postgres process on {host} port={port}"
+        ));
         log::warn("Need to stop current coordinator before activating the standby.");
         log::warn(format!(
             "Rare possibility is just /tmp/.s.PGSQL.{port} and /tmp/.s.PGSQL.{port}.* files exist on {host}."
@@ -193,7 +240,10 @@ fn check_or_start_standby(datadir: &str, force: bool) -> Result<()> {
 /// `promote_standby` plus the emulation's catalog update.
 fn promote(datadir: &str, port: u16) -> Result<()> {
     log::info("Promoting standby...");
-    let o = pg::pg_ctl(&["promote", "-D", datadir, "-t", "600"], Duration::from_secs(620));
+    let o = pg::pg_ctl(
+        &["promote", "-D", datadir, "-t", "600"],
+        Duration::from_secs(620),
+    );
     if !o.ok() {
         bail!("pg_ctl promote failed: {}", o.first_error_line());
     }
@@ -278,6 +328,9 @@ mod tests {
     #[test]
     fn abspath() {
         assert_eq!(absolute("/data0/x/../y/"), "/data0/y");
-        assert_eq!(absolute("/data0/database/coordinator/gpseg-1"), "/data0/database/coordinator/gpseg-1");
+        assert_eq!(
+            absolute("/data0/database/coordinator/gpseg-1"),
+            "/data0/database/coordinator/gpseg-1"
+        );
     }
 }

@@ -69,10 +69,22 @@ pub fn main(args: Vec<String>) -> i32 {
         no_file: false,
     });
     let checks = [
-        (opts.has("s") && opts.has("n"), "Options -s and -n cannot be specified together."),
-        (opts.has("S") && opts.has("n"), "Options -S and -n cannot be specified together."),
-        (opts.has("s") && opts.has("r"), "Options -s and -r cannot be specified together."),
-        (!opts.has("r") && !opts.has("s") && !opts.has("n"), "No action provided in the options."),
+        (
+            opts.has("s") && opts.has("n"),
+            "Options -s and -n cannot be specified together.",
+        ),
+        (
+            opts.has("S") && opts.has("n"),
+            "Options -S and -n cannot be specified together.",
+        ),
+        (
+            opts.has("s") && opts.has("r"),
+            "Options -s and -r cannot be specified together.",
+        ),
+        (
+            !opts.has("r") && !opts.has("s") && !opts.has("n"),
+            "No action provided in the options.",
+        ),
     ];
     if let Some((_, msg)) = checks.iter().find(|(bad, _)| *bad) {
         log::error(*msg);
@@ -89,7 +101,11 @@ pub fn main(args: Vec<String>) -> i32 {
     } else if opts.has("n") {
         check_and_start_standby()
     } else {
-        create_standby(&opts).map(|host| log::info(format!("Successfully created standby coordinator on {host}")))
+        create_standby(&opts).map(|host| {
+            log::info(format!(
+                "Successfully created standby coordinator on {host}"
+            ))
+        })
     };
     match result {
         Ok(()) => 0,
@@ -106,7 +122,11 @@ pub fn main(args: Vec<String>) -> i32 {
 
 /// `gp.Ping`: one ICMP echo.
 fn ping(host: &str) -> bool {
-    cmd::run(cmd::command("ping", &["-c", "1", "-W", "3", host]), Some(Duration::from_secs(10))).ok()
+    cmd::run(
+        cmd::command("ping", &["-c", "1", "-W", "3", host]),
+        Some(Duration::from_secs(10)),
+    )
+    .ok()
 }
 
 fn load_array() -> Result<Array> {
@@ -116,7 +136,9 @@ fn load_array() -> Result<Array> {
 }
 
 fn coordinator(array: &Array) -> Result<&Seg> {
-    array.coordinator().ok_or_else(|| Error::msg("no coordinator in gp_segment_configuration"))
+    array
+        .coordinator()
+        .ok_or_else(|| Error::msg("no coordinator in gp_segment_configuration"))
 }
 
 /// What the standby host reported during validation.
@@ -127,10 +149,16 @@ struct HostCheck {
 }
 
 fn check_standby_host(host: &str, datadir: &str) -> Result<HostCheck> {
-    let script = format!("{}; ip -o addr show scope global", instance::dir_check_script(datadir));
+    let script = format!(
+        "{}; ip -o addr show scope global",
+        instance::dir_check_script(datadir)
+    );
     let o = remote::ssh(host, &script, Duration::from_secs(30));
     if !o.ok() {
-        bail!("Unable to run commands on host {host}: {}", o.first_error_line());
+        bail!(
+            "Unable to run commands on host {host}: {}",
+            o.first_error_line()
+        );
     }
     Ok(HostCheck {
         parent_exists: o.stdout.lines().any(|l| l == "PARENT=1"),
@@ -161,8 +189,13 @@ fn validate(array: &Array, host: &str, port: Option<u16>, datadir: &str) -> Resu
     let c = coordinator(array)?;
     let check = check_standby_host(host, datadir)?;
     if !check.parent_exists {
-        let base = std::path::Path::new(datadir).parent().map(|p| p.display().to_string()).unwrap_or_default();
-        log::error(format!("Parent directory {base} does not exist on host {host}"));
+        let base = std::path::Path::new(datadir)
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        log::error(format!(
+            "Parent directory {base} does not exist on host {host}"
+        ));
         log::error("This directory must be created before running gpactivatestandby");
         bail!("Parent directory {base} does not exist");
     }
@@ -183,22 +216,45 @@ fn validate(array: &Array, host: &str, port: Option<u16>, datadir: &str) -> Resu
 }
 
 /// `print_summary`, with the prompt unless `-a`.
-fn print_summary(array: &Array, opts: &cli::Parsed, standby_host: &str, standby_dir: &str, port: u16) -> Result<()> {
+fn print_summary(
+    array: &Array,
+    opts: &cli::Parsed,
+    standby_host: &str,
+    standby_dir: &str,
+    port: u16,
+) -> Result<()> {
     let c = coordinator(array)?;
     let remove = opts.has("r");
     log::info("-----------------------------------------------------");
     if remove {
         log::info("Warm coordinator standby removal parameters");
     } else {
-        log::info(format!("{PRODUCT} standby coordinator initialization parameters"));
+        log::info(format!(
+            "{PRODUCT} standby coordinator initialization parameters"
+        ));
     }
     log::info("-----------------------------------------------------");
-    log::info(format!("{PRODUCT} coordinator hostname               = {}", c.hostname));
-    log::info(format!("{PRODUCT} coordinator data directory         = {}", c.datadir));
-    log::info(format!("{PRODUCT} coordinator port                   = {}", c.port));
-    log::info(format!("{PRODUCT} standby coordinator hostname       = {standby_host}"));
-    log::info(format!("{PRODUCT} standby coordinator port           = {port}"));
-    log::info(format!("{PRODUCT} standby coordinator data directory = {standby_dir}"));
+    log::info(format!(
+        "{PRODUCT} coordinator hostname               = {}",
+        c.hostname
+    ));
+    log::info(format!(
+        "{PRODUCT} coordinator data directory         = {}",
+        c.datadir
+    ));
+    log::info(format!(
+        "{PRODUCT} coordinator port                   = {}",
+        c.port
+    ));
+    log::info(format!(
+        "{PRODUCT} standby coordinator hostname       = {standby_host}"
+    ));
+    log::info(format!(
+        "{PRODUCT} standby coordinator port           = {port}"
+    ));
+    log::info(format!(
+        "{PRODUCT} standby coordinator data directory = {standby_dir}"
+    ));
     if !remove {
         log::info(format!("{PRODUCT} update system catalog         = On"));
     }
@@ -218,7 +274,10 @@ fn print_summary(array: &Array, opts: &cli::Parsed, standby_host: &str, standby_
 fn parse_port(opts: &cli::Parsed) -> Result<Option<u16>> {
     match opts.value("P") {
         None => Ok(None),
-        Some(p) => p.parse().map(Some).map_err(|_| Error(format!("option -P: invalid integer value: '{p}'"))),
+        Some(p) => p
+            .parse()
+            .map(Some)
+            .map_err(|_| Error(format!("option -P: invalid integer value: '{p}'"))),
     }
 }
 
@@ -252,7 +311,11 @@ fn create_steps(
 ) -> Result<()> {
     let array = load_array()?;
     let c = coordinator(&array)?.clone();
-    let datadir = opts.value("S").unwrap_or(&c.datadir).trim_end_matches('/').to_string();
+    let datadir = opts
+        .value("S")
+        .unwrap_or(&c.datadir)
+        .trim_end_matches('/')
+        .to_string();
     let port_opt = parse_port(opts)?;
     let port = port_opt.unwrap_or(c.port);
     let check = validate(&array, host, port_opt, &datadir)?;
@@ -274,7 +337,10 @@ fn create_steps(
         port,
         datadir: datadir.clone(),
     };
-    let insert = format!("INSERT INTO gp_segment_configuration VALUES {}", standby.values_sql());
+    let insert = format!(
+        "INSERT INTO gp_segment_configuration VALUES {}",
+        standby.values_sql()
+    );
     pg::exec(c.port, &[&insert]).inspect_err(|_| {
         log::error("Failed to add standby to coordinator catalog.");
     })?;
@@ -292,13 +358,25 @@ fn create_steps(
     log::info("pg_hba.conf files updated successfully.");
 
     *stage = Stage::CopyFiles;
-    let args = [datadir.clone(), port.to_string(), standby.dbid.to_string(), c.hostname.clone(), c.port.to_string()];
+    let args = [
+        datadir.clone(),
+        port.to_string(),
+        standby.dbid.to_string(),
+        c.hostname.clone(),
+        c.port.to_string(),
+    ];
     let copied = node::run_on(host, "__standby", &args, Duration::from_secs(900));
     match copied {
         Ok(v) if v.iter().all(|o| o.ok) && !v.is_empty() => {}
         Ok(v) => {
             log::error("Failed to copy data directory from coordinator to standby.");
-            bail!("{}", v.iter().map(|o| o.message.as_str()).collect::<Vec<_>>().join("; "));
+            bail!(
+                "{}",
+                v.iter()
+                    .map(|o| o.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
         }
         Err(e) => {
             log::error("Failed to copy data directory from coordinator to standby.");
@@ -307,7 +385,7 @@ fn create_steps(
     }
 
     *stage = Stage::StartingStandby;
-    if !start_standby(&standby) {
+    if !node::start_standby_coordinator(&standby) {
         bail!("failed to start standby");
     }
     wait_for_sync(c.port);
@@ -326,9 +404,18 @@ fn update_pg_hba(c: &Seg, host: &str, addrs: &[String], hostnames: bool) -> Resu
 }
 
 /// The text of `pg_hba.conf` with the standby section inserted (pure, for tests).
-pub fn hba_with_standby(text: &str, user: &str, host: &str, addrs: &[String], hostnames: bool) -> String {
+pub fn hba_with_standby(
+    text: &str,
+    user: &str,
+    host: &str,
+    addrs: &[String],
+    hostnames: bool,
+) -> String {
     let mut lines: Vec<String> = text.lines().map(|l| format!("{l}\n")).collect();
-    let index = lines.iter().position(|l| !l.trim().starts_with('#')).unwrap_or(lines.len());
+    let index = lines
+        .iter()
+        .position(|l| !l.trim().starts_with('#'))
+        .unwrap_or(lines.len());
     let mut section = vec!["# standby coordinator host ip addresses\n".to_string()];
     let mut add = |fields: &[&str]| {
         let l = format!("{}\n", fields.join("\t"));
@@ -364,27 +451,6 @@ fn reload(datadir: &str) -> Result<()> {
     Ok(())
 }
 
-/// `start_standbycoordinator`.
-fn start_standby(sb: &Seg) -> bool {
-    log::info("Starting standby coordinator");
-    log::info(format!(
-        "Checking if standby coordinator is running on host: {}  in directory: {}",
-        sb.hostname, sb.datadir
-    ));
-    match node::run_on(&sb.address, "__startsegs", &[sb.dir_port()], Duration::from_secs(180)) {
-        Ok(v) if !v.is_empty() && v.iter().all(|o| o.ok) => true,
-        Ok(v) => {
-            let msg = v.iter().map(|o| o.message.as_str()).collect::<Vec<_>>().join("; ");
-            log::warn(format!("Could not start standby coordinator: {msg}"));
-            false
-        }
-        Err(e) => {
-            log::warn(format!("Could not start standby coordinator: {e}"));
-            false
-        }
-    }
-}
-
 /// EMULATION (see the module doc): wait for `streaming`, require sync, wait for `sync`.
 fn wait_for_sync(port: u16) {
     let poll = |sql: &str, secs: u64| -> bool {
@@ -397,16 +463,30 @@ fn wait_for_sync(port: u16) {
         }
         false
     };
-    if !poll("SELECT 1 FROM pg_stat_replication WHERE state = 'streaming'", 60) {
+    if !poll(
+        "SELECT 1 FROM pg_stat_replication WHERE state = 'streaming'",
+        60,
+    ) {
         log::warn("Standby WAL sender is not streaming yet (emulation waited 60 seconds)");
         return;
     }
-    let set = pg::exec(port, &["ALTER SYSTEM SET synchronous_standby_names = '*'", "SELECT pg_reload_conf()"]);
+    let set = pg::exec(
+        port,
+        &[
+            "ALTER SYSTEM SET synchronous_standby_names = '*'",
+            "SELECT pg_reload_conf()",
+        ],
+    );
     if let Err(e) = set {
-        log::warn(format!("Could not enable synchronous replication to the standby: {e}"));
+        log::warn(format!(
+            "Could not enable synchronous replication to the standby: {e}"
+        ));
         return;
     }
-    if !poll("SELECT 1 FROM pg_stat_replication WHERE sync_state = 'sync'", 30) {
+    if !poll(
+        "SELECT 1 FROM pg_stat_replication WHERE sync_state = 'sync'",
+        30,
+    ) {
         log::warn("Standby is not synchronous yet (emulation waited 30 seconds)");
     }
 }
@@ -417,7 +497,10 @@ fn rollback(stage: Stage, array: &Array, coord_dir: &str) {
         return;
     }
     log::warn("Trying to rollback changes that have been made...");
-    let port = array.coordinator().map(|c| c.port).unwrap_or_else(env::pgport);
+    let port = array
+        .coordinator()
+        .map(|c| c.port)
+        .unwrap_or_else(env::pgport);
     if stage == Stage::StartingStandby {
         if let Ok(a) = Array::load(port) {
             if let Some(sb) = a.standby() {
@@ -429,14 +512,21 @@ fn rollback(stage: Stage, array: &Array, coord_dir: &str) {
     let _ = remove_standby_from_catalog(port);
     if stage >= Stage::UpdatePgHba {
         log::info("Restoring pg_hba.conf file...");
-        let _ = fs::rename(format!("{coord_dir}/{PG_HBA_BACKUP}"), format!("{coord_dir}/pg_hba.conf"));
+        let _ = fs::rename(
+            format!("{coord_dir}/{PG_HBA_BACKUP}"),
+            format!("{coord_dir}/pg_hba.conf"),
+        );
         let _ = reload(coord_dir);
     }
 }
 
 fn remove_standby_from_catalog(port: u16) -> Result<()> {
     log::info("Removing standby coordinator from catalog...");
-    pg::exec(port, &["DELETE FROM gp_segment_configuration WHERE content = -1 AND role = 'm'"]).inspect_err(|_| {
+    pg::exec(
+        port,
+        &["DELETE FROM gp_segment_configuration WHERE content = -1 AND role = 'm'"],
+    )
+    .inspect_err(|_| {
         log::error("Failed to remove standby from coordinator catalog.");
     })?;
     log::info("Database catalog updated successfully.");
@@ -448,7 +538,12 @@ fn stop_standby(sb: &Seg) {
     let st = crate::status::fetch(&sb.address, &[sb.dir_port()]);
     if st.is_ok_and(|v| v.first().is_some_and(|s| s.pid > 0)) {
         log::info(format!("Stopping standby coordinator on {}", sb.hostname));
-        let _ = node::run_on(&sb.address, "__stopsegs", &["smart".to_string(), sb.dir_port()], Duration::from_secs(150));
+        let _ = node::run_on(
+            &sb.address,
+            "__stopsegs",
+            &["smart".to_string(), sb.dir_port()],
+            Duration::from_secs(150),
+        );
     }
 }
 
@@ -464,7 +559,11 @@ fn delete_standby(opts: &cli::Parsed) -> Result<()> {
     remove_standby_from_catalog(port)?;
     stop_standby(&sb);
     log::info("Removing data directory on standby coordinator...");
-    let o = remote::ssh(&sb.address, &format!("rm -rf {}", cmd::sh_quote(&sb.datadir)), Duration::from_secs(120));
+    let o = remote::ssh(
+        &sb.address,
+        &format!("rm -rf {}", cmd::sh_quote(&sb.datadir)),
+        Duration::from_secs(120),
+    );
     if !o.ok() {
         log::error("Failed to remove data directory on standby coordinator.");
         bail!("{}", o.first_error_line());
@@ -484,7 +583,7 @@ fn check_and_start_standby() -> Result<()> {
         log::info("Standy coordinator is already up and running.");
         return Ok(());
     }
-    if !start_standby(&sb) {
+    if !node::start_standby_coordinator(&sb) {
         bail!("failed to start standby");
     }
     log::info("Successfully started standby coordinator");

@@ -3,14 +3,13 @@
 //! run on a coordinator whose standby has been activated (the standby's timeline is ahead).
 //! Exit codes: 0 success, 1 some segments failed to start, 2 errors, 4 user abort.
 
-use std::thread;
 use std::time::Duration;
 
 use crate::catalog::{Array, Seg};
 use crate::cli::{self, flag, valued, Opt};
-use crate::coordinator::{failed_line, CoordEnv};
+use crate::coordinator::{CoordEnv, Failure};
 use crate::error::{Error, Result};
-use crate::node::{self, Outcome};
+use crate::node;
 use crate::table::Table;
 use crate::{env, instance, log, pg, prompt, remote};
 
@@ -19,7 +18,14 @@ const SPEC: &[Opt] = &[
     flag("m", &["-m", "--master_only", "-c", "--coordinator_only"]),
     flag("y", &["-y"]),
     flag("R", &["-R"]),
-    valued("d", &["-d", "--coordinator_data_directory", "--master_data_directory"]),
+    valued(
+        "d",
+        &[
+            "-d",
+            "--coordinator_data_directory",
+            "--master_data_directory",
+        ],
+    ),
     valued("l", &["-l", "--logfile"]),
     valued("B", &["-B", "--parallel"]),
     valued("t", &["-t", "--timeout"]),
@@ -27,18 +33,6 @@ const SPEC: &[Opt] = &[
     flag("v", &["-v", "--verbose"]),
     flag("skip", &["--skip-heap-checksum-validation"]),
 ];
-
-enum Failure {
-    Plain(Error),
-    Unexpected(Error),
-    UserAbort,
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        Failure::Unexpected(e)
-    }
-}
 
 /// Entry point.
 pub fn main(args: Vec<String>) -> i32 {
@@ -59,18 +53,7 @@ pub fn main(args: Vec<String>) -> i32 {
     log::info(format!("Starting gpstart with args: {}", args.join(" ")));
     match run(&opts) {
         Ok(code) => code,
-        Err(Failure::Plain(e)) => {
-            log::error(format!("gpstart error: {e}"));
-            2
-        }
-        Err(Failure::Unexpected(e)) => {
-            log::critical(failed_line("gpstart", &e));
-            2
-        }
-        Err(Failure::UserAbort) => {
-            log::info("User abort requested, Exiting...");
-            4
-        }
+        Err(f) => f.report("gpstart"),
     }
 }
 
@@ -110,12 +93,20 @@ fn run(opts: &cli::Parsed) -> std::result::Result<i32, Failure> {
     let segs = array.segments();
     let (ok, failed) = start_segments(&segs);
     print_segment_start(&segs, ok, &failed);
-    let coord = array.coordinator().map(|c| c.hostname.clone()).unwrap_or_else(env::hostname);
-    log::info(format!("Starting Coordinator instance {coord} directory {} ", env.datadir));
-    log::info(format!("Command pg_ctl reports Coordinator {coord} instance active"));
+    let coord = array
+        .coordinator()
+        .map(|c| c.hostname.clone())
+        .unwrap_or_else(env::hostname);
+    log::info(format!(
+        "Starting Coordinator instance {coord} directory {} ",
+        env.datadir
+    ));
+    log::info(format!(
+        "Command pg_ctl reports Coordinator {coord} instance active"
+    ));
     log::info("Connecting to db template1 on host localhost");
     let standby_ok = match array.standby() {
-        Some(sb) if start_standby => start_standby_coordinator(sb),
+        Some(sb) if start_standby => node::start_standby_coordinator(sb),
         _ => true,
     };
     if failed.is_empty() && standby_ok {
@@ -141,15 +132,32 @@ fn check_coordinator_running(env: &CoordEnv) -> std::result::Result<(), Failure>
     let lock = pg::lock_file(env.port);
     match (st.lock_file, st.port_active) {
         (true, true) => {
-            log::info(format!("Have lock file {lock} and a process running on port {}", env.port));
-            return Err(Failure::Plain("Coordinator instance process running".into()));
+            log::info(format!(
+                "Have lock file {lock} and a process running on port {}",
+                env.port
+            ));
+            return Err(Failure::Plain(
+                "Coordinator instance process running".into(),
+            ));
         }
-        (true, false) => log::info(format!("Have lock file {lock} but no process running on port {}", env.port)),
+        (true, false) => log::info(format!(
+            "Have lock file {lock} but no process running on port {}",
+            env.port
+        )),
         (false, true) => {
-            log::info(format!("No lock file {lock} but a process running on port {}", env.port));
-            return Err(Failure::Plain(Error(format!("Port {} is already in use", env.port))));
+            log::info(format!(
+                "No lock file {lock} but a process running on port {}",
+                env.port
+            ));
+            return Err(Failure::Plain(Error(format!(
+                "Port {} is already in use",
+                env.port
+            ))));
         }
-        (false, false) => log::info(format!("No socket connection or lock file in /tmp found for port={}", env.port)),
+        (false, false) => log::info(format!(
+            "No socket connection or lock file in /tmp found for port={}",
+            env.port
+        )),
     }
     log::info("No Coordinator instance process, entering recovery startup mode");
     if st.lock_file {
@@ -165,13 +173,20 @@ fn timeline(datadir: &str, host: Option<&str>) -> Result<u32> {
     let out = match host {
         None => pg::controldata(datadir)?,
         Some(h) => {
-            let o = remote::ssh(h, &format!("pg_controldata {}", crate::cmd::sh_quote(datadir)), Duration::from_secs(30));
+            let o = remote::ssh(
+                h,
+                &format!("pg_controldata {}", crate::cmd::sh_quote(datadir)),
+                Duration::from_secs(30),
+            );
             if !o.ok() {
                 return Err(Error(o.first_error_line()));
             }
             o.stdout
                 .lines()
-                .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+                .filter_map(|l| {
+                    l.split_once(':')
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                })
                 .collect()
         }
     };
@@ -182,8 +197,15 @@ fn timeline(datadir: &str, host: Option<&str>) -> Result<u32> {
 
 /// `check_standby`: a standby on a later timeline has been activated, so this node must not act
 /// as coordinator; an unreachable standby stops a non-interactive start.
-fn check_standby(env: &CoordEnv, array: &Array, start_standby: &mut bool, noninteractive: bool) -> std::result::Result<(), Failure> {
-    let Some(sb) = array.standby() else { return Ok(()) };
+fn check_standby(
+    env: &CoordEnv,
+    array: &Array,
+    start_standby: &mut bool,
+    noninteractive: bool,
+) -> std::result::Result<(), Failure> {
+    let Some(sb) = array.standby() else {
+        return Ok(());
+    };
     let primary_tli = timeline(&env.datadir, None)?;
     match timeline(&sb.datadir, Some(&sb.hostname)) {
         Err(e) => {
@@ -204,7 +226,9 @@ fn check_standby(env: &CoordEnv, array: &Array, start_standby: &mut bool, nonint
         Ok(standby_tli) if primary_tli < standby_tli => {
             let _ = pg::stop(&env.datadir, "fast", 120);
             log::info("Coordinator Stopped...");
-            Err(Failure::Plain("Standby activated, this node no more can act as coordinator.".into()))
+            Err(Failure::Plain(
+                "Standby activated, this node no more can act as coordinator.".into(),
+            ))
         }
         Ok(_) => Ok(()),
     }
@@ -213,37 +237,28 @@ fn check_standby(env: &CoordEnv, array: &Array, start_standby: &mut bool, nonint
 /// Start every segment, one helper call per host in parallel; (started, failed) outcomes.
 fn start_segments(segs: &[&Seg]) -> (usize, Vec<(Seg, String)>) {
     log::info("Commencing parallel primary and mirror segment instance startup, please wait...");
-    let groups = Array::by_host(segs.iter().copied());
-    type HostOutcomes<'a> = Vec<(Vec<&'a Seg>, std::result::Result<Vec<Outcome>, String>)>;
-    let results: HostOutcomes = thread::scope(|s| {
-        let hs: Vec<_> = groups
-            .iter()
-            .map(|(_, segs)| {
-                let args: Vec<String> = segs.iter().map(|x| x.dir_port()).collect();
-                let address = segs[0].address.clone();
-                (segs.clone(), s.spawn(move || node::run_on(&address, "__startsegs", &args, Duration::from_secs(600))))
-            })
-            .collect();
-        hs.into_iter()
-            .map(|(segs, h)| (segs, h.join().unwrap_or_else(|_| Err("worker panicked".into()))))
-            .collect()
+    let results = node::per_host(segs.iter().copied(), |segs| {
+        let args: Vec<String> = segs.iter().map(|x| x.dir_port()).collect();
+        node::run_on(
+            &segs[0].address,
+            "__startsegs",
+            &args,
+            Duration::from_secs(600),
+        )
     });
     log::info("Process results...");
     let mut ok = 0;
     let mut failed = Vec::new();
-    for (segs, r) in results {
-        for seg in segs {
-            let res = match &r {
-                Err(e) => Err(e.clone()),
-                Ok(v) => match v.iter().find(|o| o.datadir == seg.datadir) {
-                    Some(o) if o.ok => Ok(()),
-                    Some(o) => Err(o.message.clone()),
-                    None => Err("no result".to_string()),
-                },
-            };
-            match res {
-                Ok(()) => ok += 1,
-                Err(e) => failed.push((seg.clone(), e)),
+    for (segs, r) in &results {
+        for (dbid, o) in node::outcomes_for(segs, r) {
+            if o.ok {
+                ok += 1;
+            } else {
+                let seg = segs
+                    .iter()
+                    .find(|s| s.dbid == dbid)
+                    .expect("segment of outcome");
+                failed.push(((*seg).clone(), o.message));
             }
         }
     }
@@ -264,31 +279,19 @@ fn print_segment_start(segs: &[&Seg], started: usize, failed: &[(Seg, String)]) 
     let mut t = Table::new();
     t.separator();
     t.info(["Successful segment starts", &format!("= {started}")]);
-    t.info_or_warn(!failed.is_empty(), ["Failed segment starts", &format!("= {}", failed.len())]);
-    t.info(["Skipped segment starts (segments are marked down in configuration)", "= 0"]);
+    t.info_or_warn(
+        !failed.is_empty(),
+        ["Failed segment starts", &format!("= {}", failed.len())],
+    );
+    t.info([
+        "Skipped segment starts (segments are marked down in configuration)",
+        "= 0",
+    ]);
     t.separator();
     t.output();
     let flag = if failed.is_empty() { "" } else { "<<<<<<<<" };
-    log::info(format!("Successfully started {started} of {} segment instances {flag}", segs.len()));
-}
-
-/// `start_standbycoordinator`.
-fn start_standby_coordinator(sb: &Seg) -> bool {
-    log::info("Starting standby coordinator");
     log::info(format!(
-        "Checking if standby coordinator is running on host: {}  in directory: {}",
-        sb.hostname, sb.datadir
+        "Successfully started {started} of {} segment instances {flag}",
+        segs.len()
     ));
-    match node::run_on(&sb.address, "__startsegs", &[sb.dir_port()], Duration::from_secs(180)) {
-        Ok(v) if v.iter().all(|o| o.ok) && !v.is_empty() => true,
-        Ok(v) => {
-            let msg = v.iter().map(|o| o.message.clone()).collect::<Vec<_>>().join("; ");
-            log::warn(format!("Could not start standby coordinator: {msg}"));
-            false
-        }
-        Err(e) => {
-            log::warn(format!("Could not start standby coordinator: {e}"));
-            false
-        }
-    }
 }

@@ -2,15 +2,13 @@
 //! `pg_stat_replication`), with the formats of Cloudberry's `clsSystemState.py`. Exit code 0
 //! whatever the cluster's state; 2 when the coordinator cannot be queried or the options are bad.
 
-use std::thread;
-
 use crate::catalog::{Array, Seg};
 use crate::cli::{self, flag, valued, Opt};
 use crate::coordinator::{failed_line, CoordEnv};
 use crate::error::Result;
 use crate::status::{self, InstanceStatus};
 use crate::table::Table;
-use crate::{log, pg};
+use crate::{log, node, pg};
 
 const SPEC: &[Opt] = &[
     flag("b", &["-b"]),
@@ -23,7 +21,14 @@ const SPEC: &[Opt] = &[
     flag("i", &["-i"]),
     flag("c", &["-c"]),
     flag("x", &["-x"]),
-    valued("d", &["-d", "--coordinator_data_directory", "--master_data_directory"]),
+    valued(
+        "d",
+        &[
+            "-d",
+            "--coordinator_data_directory",
+            "--master_data_directory",
+        ],
+    ),
     valued("l", &["-l", "--logfile"]),
     valued("B", &["-B"]),
     valued("timeout", &["--timeout"]),
@@ -58,8 +63,13 @@ pub fn main(args: Vec<String>) -> i32 {
         log::error("gpstate: error: Too many output options specified");
         return 2;
     }
-    if let Some(k) = outputs.iter().find(|k| !matches!(**k, "b" | "f") && opts.has(k)) {
-        log::error(format!("gpstate: error: option -{k} is not supported by the Cloudberry emulation"));
+    if let Some(k) = outputs
+        .iter()
+        .find(|k| !matches!(**k, "b" | "f") && opts.has(k))
+    {
+        log::error(format!(
+            "gpstate: error: option -{k} is not supported by the Cloudberry emulation"
+        ));
         return 2;
     }
     match run(&opts) {
@@ -100,10 +110,19 @@ fn show_standby(array: &Array, port: u16) -> Result<()> {
     log::info(DASHES_61);
     log::info("-pg_stat_replication");
     log::info(DASHES_61);
-    let rows = pg::query(port, "SELECT state, sync_state, sent_lsn, flush_lsn, replay_lsn FROM pg_stat_replication")?;
+    let rows = pg::query(
+        port,
+        "SELECT state, sync_state, sent_lsn, flush_lsn, replay_lsn FROM pg_stat_replication",
+    )?;
     match rows.len() {
         1 => {
-            let v = |i: usize| rows[0].get(i).filter(|s| !s.is_empty()).cloned().unwrap_or_else(|| "None".into());
+            let v = |i: usize| {
+                rows[0]
+                    .get(i)
+                    .filter(|s| !s.is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| "None".into())
+            };
             log::info(format!("-WAL Sender State: {}", v(0)));
             log::info(format!("-Sync state: {}", v(1)));
             log::info(format!("-Sent Location: {}", v(2)));
@@ -151,29 +170,30 @@ type HostResults = Vec<(String, std::result::Result<Vec<InstanceStatus>, String>
 
 /// Probe every host holding segments or the standby, one ssh per host, in parallel.
 fn fetch_all(array: &Array) -> HostResults {
-    let rows: Vec<&Seg> = array.segs.iter().filter(|s| !(s.content == -1 && s.role == 'p')).collect();
-    let groups = Array::by_host(rows);
-    thread::scope(|s| {
-        let handles: Vec<_> = groups
-            .iter()
-            .map(|(host, segs)| {
-                let address = segs[0].address.clone();
-                let inst: Vec<String> = segs.iter().map(|x| x.dir_port()).collect();
-                (host.clone(), s.spawn(move || status::fetch(&address, &inst)))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|(h, j)| (h, j.join().unwrap_or_else(|_| Err("status worker panicked".into()))))
-            .collect()
+    let rows = array
+        .segs
+        .iter()
+        .filter(|s| !(s.content == -1 && s.role == 'p'));
+    node::per_host(rows, |segs| {
+        let inst: Vec<String> = segs.iter().map(|x| x.dir_port()).collect();
+        status::fetch(&segs[0].address, &inst)
     })
+    .into_iter()
+    .map(|(segs, r)| (segs[0].hostname.clone(), r))
+    .collect()
 }
 
-fn lookup<'a>(results: &'a HostResults, seg: &Seg) -> std::result::Result<&'a InstanceStatus, &'a str> {
+fn lookup<'a>(
+    results: &'a HostResults,
+    seg: &Seg,
+) -> std::result::Result<&'a InstanceStatus, &'a str> {
     match results.iter().find(|(h, _)| *h == seg.hostname) {
         None => Err("no status"),
         Some((_, Err(w))) => Err(w.as_str()),
-        Some((_, Ok(v))) => v.iter().find(|s| s.datadir == seg.datadir).ok_or("no status"),
+        Some((_, Ok(v))) => v
+            .iter()
+            .find(|s| s.datadir == seg.datadir)
+            .ok_or("no status"),
     }
 }
 
@@ -198,7 +218,10 @@ fn summary_table(array: &Array, results: &HostResults) -> Table {
             t.info(["Coordinator standby", &format!("= {}", sb.hostname)]);
             match lookup(results, sb) {
                 Err(w) => {
-                    t.warn(["Standby coordinator state", &format!("= Status could not be determined: {w}")]);
+                    t.warn([
+                        "Standby coordinator state",
+                        &format!("= Status could not be determined: {w}"),
+                    ]);
                 }
                 Ok(s) if s.pid_file && s.pid > 0 && s.pid_error().is_none() => {
                     t.info(["Standby coordinator state", "= Standby host passive"]);
@@ -210,7 +233,10 @@ fn summary_table(array: &Array, results: &HostResults) -> Table {
         }
     }
     let segs = array.segments();
-    t.info(["Total segment instance count from metadata", &format!("= {}", segs.len())]);
+    t.info([
+        "Total segment instance count from metadata",
+        &format!("= {}", segs.len()),
+    ]);
     t.separator();
     for kind in ["Primary", "Mirror"] {
         t.info([format!("{kind} Segment Status")]);
@@ -218,14 +244,21 @@ fn summary_table(array: &Array, results: &HostResults) -> Table {
         let of_kind: Vec<&Seg> = segs
             .iter()
             .copied()
-            .filter(|s| if kind == "Primary" { s.is_primary(false) } else { s.is_mirror(false) })
+            .filter(|s| {
+                if kind == "Primary" {
+                    s.is_primary(false)
+                } else {
+                    s.is_mirror(false)
+                }
+            })
             .collect();
         if kind == "Mirror" && of_kind.is_empty() {
             t.info(["Mirrors not configured on this array"]);
             t.separator();
             continue;
         }
-        let (mut pidfile_missing, mut proc_missing, mut lock_missing, mut pid_missing) = (0, 0, 0, 0);
+        let (mut pidfile_missing, mut proc_missing, mut lock_missing, mut pid_missing) =
+            (0, 0, 0, 0);
         for s in &of_kind {
             match lookup(results, s) {
                 Err(_) => {
@@ -251,23 +284,74 @@ fn summary_table(array: &Array, results: &HostResults) -> Table {
         let valid = of_kind.iter().filter(|s| s.is_up()).count();
         let failures = of_kind.iter().filter(|s| s.status == 'd').count();
         t.info([format!("Total {lower} segments"), format!("= {n}")]);
-        t.info([format!("Total {lower} segment valid (at coordinator)"), format!("= {valid}")]);
-        t.info_or_warn(failures > 0, [format!("Total {lower} segment failures (at coordinator)"), format!("= {failures}")]);
-        t.info_or_warn(pidfile_missing > 0, ["Total number of postmaster.pid files missing".to_string(), format!("= {pidfile_missing}")]);
-        t.info(["Total number of postmaster.pid files found".to_string(), format!("= {}", n - pidfile_missing)]);
-        t.info_or_warn(pid_missing > 0, ["Total number of postmaster.pid PIDs missing".to_string(), format!("= {pid_missing}")]);
-        t.info(["Total number of postmaster.pid PIDs found".to_string(), format!("= {}", n - pid_missing)]);
-        t.info_or_warn(lock_missing > 0, ["Total number of /tmp lock files missing".to_string(), format!("= {lock_missing}")]);
-        t.info(["Total number of /tmp lock files found".to_string(), format!("= {}", n - lock_missing)]);
-        t.info_or_warn(proc_missing > 0, ["Total number postmaster processes missing".to_string(), format!("= {proc_missing}")]);
-        t.info(["Total number postmaster processes found".to_string(), format!("= {}", n - proc_missing)]);
+        t.info([
+            format!("Total {lower} segment valid (at coordinator)"),
+            format!("= {valid}"),
+        ]);
+        t.info_or_warn(
+            failures > 0,
+            [
+                format!("Total {lower} segment failures (at coordinator)"),
+                format!("= {failures}"),
+            ],
+        );
+        t.info_or_warn(
+            pidfile_missing > 0,
+            [
+                "Total number of postmaster.pid files missing".to_string(),
+                format!("= {pidfile_missing}"),
+            ],
+        );
+        t.info([
+            "Total number of postmaster.pid files found".to_string(),
+            format!("= {}", n - pidfile_missing),
+        ]);
+        t.info_or_warn(
+            pid_missing > 0,
+            [
+                "Total number of postmaster.pid PIDs missing".to_string(),
+                format!("= {pid_missing}"),
+            ],
+        );
+        t.info([
+            "Total number of postmaster.pid PIDs found".to_string(),
+            format!("= {}", n - pid_missing),
+        ]);
+        t.info_or_warn(
+            lock_missing > 0,
+            [
+                "Total number of /tmp lock files missing".to_string(),
+                format!("= {lock_missing}"),
+            ],
+        );
+        t.info([
+            "Total number of /tmp lock files found".to_string(),
+            format!("= {}", n - lock_missing),
+        ]);
+        t.info_or_warn(
+            proc_missing > 0,
+            [
+                "Total number postmaster processes missing".to_string(),
+                format!("= {proc_missing}"),
+            ],
+        );
+        t.info([
+            "Total number postmaster processes found".to_string(),
+            format!("= {}", n - proc_missing),
+        ]);
         if kind == "Mirror" {
             let acting = of_kind.iter().filter(|s| s.is_primary(true)).count();
             t.info_or_warn(
                 acting > 0,
-                ["Total number mirror segments acting as primary segments".to_string(), format!("= {acting}")],
+                [
+                    "Total number mirror segments acting as primary segments".to_string(),
+                    format!("= {acting}"),
+                ],
             );
-            t.info(["Total number mirror segments acting as mirror segments".to_string(), format!("= {}", n - acting)]);
+            t.info([
+                "Total number mirror segments acting as mirror segments".to_string(),
+                format!("= {}", n - acting),
+            ]);
         }
         t.separator();
     }
@@ -280,34 +364,125 @@ mod tests {
     use crate::catalog::parse_rows;
 
     fn array(with_standby: bool, with_mirrors: bool) -> Array {
-        let mut rows = vec![vec!["1", "-1", "p", "p", "n", "u", "cdw", "cdw", "5432", "/c/gpseg-1"]];
+        let mut rows = vec![vec![
+            "1",
+            "-1",
+            "p",
+            "p",
+            "n",
+            "u",
+            "cdw",
+            "cdw",
+            "5432",
+            "/c/gpseg-1",
+        ]];
         if with_standby {
-            rows.push(vec!["6", "-1", "m", "m", "s", "u", "scdw", "scdw", "5432", "/c/gpseg-1"]);
+            rows.push(vec![
+                "6",
+                "-1",
+                "m",
+                "m",
+                "s",
+                "u",
+                "scdw",
+                "scdw",
+                "5432",
+                "/c/gpseg-1",
+            ]);
         }
-        rows.push(vec!["2", "0", "p", "p", "s", "u", "sdw1", "sdw1", "40000", "/p/gpseg0"]);
-        rows.push(vec!["3", "1", "p", "p", "s", "u", "sdw2", "sdw2", "40000", "/p/gpseg1"]);
+        rows.push(vec![
+            "2",
+            "0",
+            "p",
+            "p",
+            "s",
+            "u",
+            "sdw1",
+            "sdw1",
+            "40000",
+            "/p/gpseg0",
+        ]);
+        rows.push(vec![
+            "3",
+            "1",
+            "p",
+            "p",
+            "s",
+            "u",
+            "sdw2",
+            "sdw2",
+            "40000",
+            "/p/gpseg1",
+        ]);
         if with_mirrors {
-            rows.push(vec!["4", "0", "m", "m", "s", "u", "sdw2", "sdw2", "50000", "/m/gpseg0"]);
-            rows.push(vec!["5", "1", "m", "m", "s", "u", "sdw1", "sdw1", "50000", "/m/gpseg1"]);
+            rows.push(vec![
+                "4",
+                "0",
+                "m",
+                "m",
+                "s",
+                "u",
+                "sdw2",
+                "sdw2",
+                "50000",
+                "/m/gpseg0",
+            ]);
+            rows.push(vec![
+                "5",
+                "1",
+                "m",
+                "m",
+                "s",
+                "u",
+                "sdw1",
+                "sdw1",
+                "50000",
+                "/m/gpseg1",
+            ]);
         }
-        let rows: Vec<Vec<String>> = rows.into_iter().map(|r| r.into_iter().map(String::from).collect()).collect();
-        Array { segs: parse_rows(&rows).unwrap() }
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|r| r.into_iter().map(String::from).collect())
+            .collect();
+        Array {
+            segs: parse_rows(&rows).unwrap(),
+        }
     }
 
     fn up(dir: &str, port: u16, pid: i32) -> InstanceStatus {
-        InstanceStatus { datadir: dir.into(), port, pid_file: true, pid, lock_file: true, port_active: true }
+        InstanceStatus {
+            datadir: dir.into(),
+            port,
+            pid_file: true,
+            pid,
+            lock_file: true,
+            port_active: true,
+        }
     }
 
     fn healthy(a: &Array) -> HostResults {
         let mut r: HostResults = Vec::new();
-        for (h, segs) in Array::by_host(a.segs.iter().filter(|s| !(s.content == -1 && s.role == 'p'))) {
-            r.push((h, Ok(segs.iter().map(|s| up(&s.datadir, s.port, 100 + s.dbid as i32)).collect())));
+        for (h, segs) in Array::by_host(
+            a.segs
+                .iter()
+                .filter(|s| !(s.content == -1 && s.role == 'p')),
+        ) {
+            r.push((
+                h,
+                Ok(segs
+                    .iter()
+                    .map(|s| up(&s.datadir, s.port, 100 + s.dbid as i32))
+                    .collect()),
+            ));
         }
         r
     }
 
     fn text(t: &Table) -> Vec<String> {
-        t.render().into_iter().map(|(l, s)| format!("[{}]:-{}", l.name(), s)).collect()
+        t.render()
+            .into_iter()
+            .map(|(l, s)| format!("[{}]:-{}", l.name(), s))
+            .collect()
     }
 
     #[test]
@@ -315,13 +490,27 @@ mod tests {
         let a = array(true, true);
         let l = text(&summary_table(&a, &healthy(&a)));
         assert_eq!(l[0], format!("[INFO]:-{}", "-".repeat(52)));
-        assert_eq!(l[1], "[INFO]:-   Coordinator instance                                      = Active");
-        assert_eq!(l[2], "[INFO]:-   Coordinator standby                                       = scdw");
+        assert_eq!(
+            l[1],
+            "[INFO]:-   Coordinator instance                                      = Active"
+        );
+        assert_eq!(
+            l[2],
+            "[INFO]:-   Coordinator standby                                       = scdw"
+        );
         assert_eq!(l[3], "[INFO]:-   Standby coordinator state                                 = Standby host passive");
-        assert_eq!(l[4], "[INFO]:-   Total segment instance count from metadata                = 4");
+        assert_eq!(
+            l[4],
+            "[INFO]:-   Total segment instance count from metadata                = 4"
+        );
         assert_eq!(l[6], "[INFO]:-   Primary Segment Status");
-        assert_eq!(l[8], "[INFO]:-   Total primary segments                                    = 2");
-        assert!(l.contains(&"[INFO]:-   Total number mirror segments acting as mirror segments    = 2".to_string()));
+        assert_eq!(
+            l[8],
+            "[INFO]:-   Total primary segments                                    = 2"
+        );
+        assert!(l.contains(
+            &"[INFO]:-   Total number mirror segments acting as mirror segments    = 2".to_string()
+        ));
         assert!(l.iter().all(|x| x.starts_with("[INFO]")));
     }
 
@@ -340,7 +529,13 @@ mod tests {
         let mut r = healthy(&a);
         for (h, v) in r.iter_mut() {
             if h == "scdw" {
-                *v = Ok(vec![InstanceStatus { pid_file: false, pid: 0, lock_file: false, port_active: false, ..up("/c/gpseg-1", 5432, 0) }]);
+                *v = Ok(vec![InstanceStatus {
+                    pid_file: false,
+                    pid: 0,
+                    lock_file: false,
+                    port_active: false,
+                    ..up("/c/gpseg-1", 5432, 0)
+                }]);
             }
         }
         let l = text(&summary_table(&a, &r));
@@ -352,7 +547,9 @@ mod tests {
         }
         let l = text(&summary_table(&a, &r));
         assert!(l[3].starts_with("[WARNING]:-Standby coordinator state"));
-        assert!(l[3].contains("= Status could not be determined: Error getting status from host scdw"));
+        assert!(
+            l[3].contains("= Status could not be determined: Error getting status from host scdw")
+        );
     }
 
     #[test]
@@ -365,32 +562,67 @@ mod tests {
             }
         }
         let l = text(&summary_table(&a, &r));
-        assert!(l.iter().any(|x| x.starts_with("[WARNING]:-Total number of postmaster.pid files missing") && x.contains("= 1")));
+        assert!(l.iter().any(|x| x
+            .starts_with("[WARNING]:-Total number of postmaster.pid files missing")
+            && x.contains("= 1")));
     }
 
     #[test]
     fn standby_details_variants() {
         let dir = "/data0/database/coordinator/gpseg-1";
-        let sb = Seg { datadir: dir.into(), ..array(true, false).standby().unwrap().clone() };
+        let sb = Seg {
+            datadir: dir.into(),
+            ..array(true, false).standby().unwrap().clone()
+        };
         let l = text(&standby_table(&sb, Ok(&up(dir, 5432, 4321))));
         assert_eq!(l[0], "[INFO]:-   Standby address          = scdw");
-        assert_eq!(l[1], "[INFO]:-   Standby data directory   = /data0/database/coordinator/gpseg-1");
+        assert_eq!(
+            l[1],
+            "[INFO]:-   Standby data directory   = /data0/database/coordinator/gpseg-1"
+        );
         assert_eq!(l[3], "[INFO]:-   Standby PID              = 4321");
-        assert_eq!(l[4], "[INFO]:-   Standby status           = Standby host passive");
-        let dead = InstanceStatus { port_active: false, ..up(dir, 5432, 4321) };
+        assert_eq!(
+            l[4],
+            "[INFO]:-   Standby status           = Standby host passive"
+        );
+        let dead = InstanceStatus {
+            port_active: false,
+            ..up(dir, 5432, 4321)
+        };
         let l = text(&standby_table(&sb, Ok(&dead)));
         assert_eq!(
             l[3],
             "[WARNING]:-Standby PID              = 4321                                  Have lock file /tmp/.s.PGSQL.5432.lock but no process running on port 5432   <<<<<<<<"
         );
-        assert_eq!(l[4], "[WARNING]:-Standby status           = Status could not be determined        <<<<<<<<");
+        assert_eq!(
+            l[4],
+            "[WARNING]:-Standby status           = Status could not be determined        <<<<<<<<"
+        );
         // The reference's rows for a standby without postmaster.pid, verbatim.
-        let none = InstanceStatus { pid_file: false, pid: 0, lock_file: false, port_active: false, ..dead };
+        let none = InstanceStatus {
+            pid_file: false,
+            pid: 0,
+            lock_file: false,
+            port_active: false,
+            ..dead
+        };
         let l = text(&standby_table(&sb, Ok(&none)));
-        assert_eq!(l[3], "[WARNING]:-Standby PID              = 0                                     <<<<<<<<");
-        assert_eq!(l[4], "[WARNING]:-Standby status           = Standby process not running           <<<<<<<<");
-        let l = text(&standby_table(&sb, Err("Error getting status from host scdw")));
-        assert!(l[3].starts_with("[WARNING]:-Standby PID              = Error getting status from host scdw"));
-        assert!(l[4].starts_with("[WARNING]:-Standby status           = Status could not be determined"));
+        assert_eq!(
+            l[3],
+            "[WARNING]:-Standby PID              = 0                                     <<<<<<<<"
+        );
+        assert_eq!(
+            l[4],
+            "[WARNING]:-Standby status           = Standby process not running           <<<<<<<<"
+        );
+        let l = text(&standby_table(
+            &sb,
+            Err("Error getting status from host scdw"),
+        ));
+        assert!(l[3].starts_with(
+            "[WARNING]:-Standby PID              = Error getting status from host scdw"
+        ));
+        assert!(l[4]
+            .starts_with("[WARNING]:-Standby status           = Status could not be determined"));
     }
 }

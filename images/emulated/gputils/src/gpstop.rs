@@ -2,13 +2,12 @@
 //! messages. Exit codes: 0 success, 2 errors (bad options, coordinator not running, segments that
 //! failed to stop), 4 when the user declines the prompt.
 
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::catalog::{Array, Seg};
 use crate::cli::{self, flag, valued, Opt};
-use crate::coordinator::{failed_line, CoordEnv};
-use crate::error::{bail, Error, Result};
+use crate::coordinator::{CoordEnv, Failure};
+use crate::error::{bail, Result};
 use crate::node::{self, Outcome};
 use crate::table::Table;
 use crate::{cmd, instance, log, pg, procfs, prompt, remote};
@@ -23,29 +22,20 @@ const SPEC: &[Opt] = &[
     flag("r", &["-r", "--restart"]),
     flag("y", &["-y"]),
     flag("u", &["-u"]),
-    valued("d", &["-d", "--coordinator_data_directory", "--master_data_directory"]),
+    valued(
+        "d",
+        &[
+            "-d",
+            "--coordinator_data_directory",
+            "--master_data_directory",
+        ],
+    ),
     valued("l", &["-l", "--logfile"]),
     valued("B", &["-B", "--parallel"]),
     valued("t", &["-t", "--timeout"]),
     flag("q", &["-q", "--quiet"]),
     flag("v", &["-v", "--verbose"]),
 ];
-
-/// The outcome classes of `simple_main`.
-enum Failure {
-    /// `ExceptionNoStackTraceNeeded`: `[ERROR]:-gpstop error: <msg>`, exit 2.
-    Plain(Error),
-    /// Anything else: `[CRITICAL]:-gpstop failed. (Reason='<msg>') exiting...`, exit 2.
-    Unexpected(Error),
-    /// The user said no: exit 4.
-    UserAbort,
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        Failure::Unexpected(e)
-    }
-}
 
 /// Entry point.
 pub fn main(args: Vec<String>) -> i32 {
@@ -63,33 +53,28 @@ pub fn main(args: Vec<String>) -> i32 {
         quiet: opts.has("q"),
         no_file: false,
     });
+    if let Some(m) = opts
+        .value("M")
+        .filter(|m| !["smart", "fast", "immediate"].contains(m))
+    {
+        eprintln!(
+            "Usage: gpstop [options]\n\ngpstop: error: option -M: invalid choice: '{m}' (choose from 'fast', 'immediate', 'smart')"
+        );
+        return 2;
+    }
     log::info(format!("Starting gpstop with args: {}", args.join(" ")));
     match run(&opts) {
         Ok(code) => code,
-        Err(Failure::Plain(e)) => {
-            log::error(format!("gpstop error: {e}"));
-            2
-        }
-        Err(Failure::Unexpected(e)) => {
-            log::critical(failed_line("gpstop", &e));
-            2
-        }
-        Err(Failure::UserAbort) => {
-            log::info("User abort requested, Exiting...");
-            4
-        }
+        Err(f) => f.report("gpstop"),
     }
 }
 
 fn mode_of(opts: &cli::Parsed) -> std::result::Result<String, Failure> {
     let mut mode = opts.value("M").unwrap_or("smart").to_string();
-    if !["smart", "fast", "immediate"].contains(&mode.as_str()) {
-        return Err(Failure::Plain(Error(format!(
-            "option -M: invalid choice: '{mode}' (choose from 'fast', 'immediate', 'smart')"
-        ))));
-    }
     if mode != "smart" && (opts.has("f") || opts.has("i")) {
-        return Err(Failure::Plain("Can not mix --mode options with older deprecated '-f,-i,-s'".into()));
+        return Err(Failure::Plain(
+            "Can not mix --mode options with older deprecated '-f,-i,-s'".into(),
+        ));
     }
     for (k, m) in [("f", "fast"), ("i", "immediate"), ("s", "smart")] {
         if opts.has(k) {
@@ -102,7 +87,9 @@ fn mode_of(opts: &cli::Parsed) -> std::result::Result<String, Failure> {
 fn run(opts: &cli::Parsed) -> std::result::Result<i32, Failure> {
     let mut mode = mode_of(opts)?;
     if opts.has("u") || opts.has("r") {
-        return Err(Failure::Plain("options -u and -r are not supported by the Cloudberry emulation".into()));
+        return Err(Failure::Plain(
+            "options -u and -r are not supported by the Cloudberry emulation".into(),
+        ));
     }
     log::info("Gathering information and validating the environment...");
     let env = CoordEnv::resolve(opts.value("d")).map_err(Failure::Plain)?;
@@ -113,7 +100,8 @@ fn run(opts: &cli::Parsed) -> std::result::Result<i32, Failure> {
     log::info(format!("Cloudberry Version: '{}'", pg::gp_version()));
     let coordinator_only = opts.has("m") || array.segments().is_empty();
     if coordinator_only {
-        if !opts.has("a") && !prompt::ask_yesno("\nContinue with coordinator-only shutdown", false) {
+        if !opts.has("a") && !prompt::ask_yesno("\nContinue with coordinator-only shutdown", false)
+        {
             return Err(Failure::UserAbort);
         }
         stop_coordinator(&env, &mode)?;
@@ -157,14 +145,23 @@ fn check_db_running(env: &CoordEnv, mode: &mut String) -> std::result::Result<()
 /// The postmaster of `datadir` and its children (what `get_postgres_segment_processes` lists).
 fn instance_pids(datadir: &str) -> Vec<i32> {
     let procs = procfs::list();
-    let Some(pm) = procfs::find_postmaster(&procs, datadir) else { return Vec::new() };
-    std::iter::once(pm).chain(procfs::children(&procs, pm).map(|p| p.pid)).collect()
+    let Some(pm) = procfs::find_postmaster(&procs, datadir) else {
+        return Vec::new();
+    };
+    std::iter::once(pm)
+        .chain(procfs::children(&procs, pm).map(|p| p.pid))
+        .collect()
 }
 
 /// Stop the local coordinator (`_stop_coordinator`).
 fn stop_coordinator(env: &CoordEnv, mode: &str) -> Result<()> {
-    log::info(format!("Commencing Coordinator instance shutdown with mode='{mode}'"));
-    log::info(format!("Coordinator segment instance directory={}", env.datadir));
+    log::info(format!(
+        "Commencing Coordinator instance shutdown with mode='{mode}'"
+    ));
+    log::info(format!(
+        "Coordinator segment instance directory={}",
+        env.datadir
+    ));
     let pids = instance_pids(&env.datadir);
     let mut mode = mode.to_string();
     if mode == "smart" && !stop_smart(&env.datadir)? {
@@ -195,7 +192,10 @@ fn stop_coordinator(env: &CoordEnv, mode: &str) -> Result<()> {
 /// Cloudberry asks interactively after the timeout; the emulation switches to fast mode (false).
 fn stop_smart(datadir: &str) -> Result<bool> {
     log::info("Stopping coordinator segment and waiting for user connections to finish ...");
-    let o = pg::pg_ctl(&["stop", "-W", "-m", "smart", "-D", datadir], Duration::from_secs(30));
+    let o = pg::pg_ctl(
+        &["stop", "-W", "-m", "smart", "-D", datadir],
+        Duration::from_secs(30),
+    );
     print!("{}", o.stdout);
     if !o.ok() {
         bail!("pg_ctl stop smart failed");
@@ -228,64 +228,82 @@ fn stop_standby(array: &Array, mode: &str) {
         log::warn("Standby is unreachable, skipping shutdown on standby");
         return;
     }
-    log::info(format!("Stopping coordinator standby host {} mode={mode}", sb.hostname));
-    let outs = node::run_on(&sb.hostname, "__stopsegs", &[mode.to_string(), sb.dir_port()], Duration::from_secs(150));
+    log::info(format!(
+        "Stopping coordinator standby host {} mode={mode}",
+        sb.hostname
+    ));
+    let outs = node::run_on(
+        &sb.hostname,
+        "__stopsegs",
+        &[mode.to_string(), sb.dir_port()],
+        Duration::from_secs(150),
+    );
     match outs {
         Ok(o) if o.iter().all(|x| x.ok) => {
-            log::info(format!("Successfully shutdown standby process on {}", sb.hostname));
+            log::info(format!(
+                "Successfully shutdown standby process on {}",
+                sb.hostname
+            ));
         }
         Ok(o) => {
-            let msg = o.iter().map(|x| x.message.clone()).collect::<Vec<_>>().join("; ");
-            log::warn(format!("Error occured while stopping the standby coordinator: {msg}"));
+            let msg = o
+                .iter()
+                .map(|x| x.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            log::warn(format!(
+                "Error occured while stopping the standby coordinator: {msg}"
+            ));
         }
-        Err(e) => log::warn(format!("Error occured while stopping the standby coordinator: {e}")),
+        Err(e) => log::warn(format!(
+            "Error occured while stopping the standby coordinator: {e}"
+        )),
     }
 }
 
 /// Stop `segs` host by host in parallel; every instance's outcome.
 fn stop_on_hosts(segs: &[&Seg], mode: &str) -> Vec<(i16, Outcome)> {
-    let groups = Array::by_host(segs.iter().copied());
     log::info("0.00% of jobs completed");
-    let out = thread::scope(|s| {
-        let hs: Vec<_> = groups
-            .iter()
-            .map(|(_, segs)| {
-                let mut args = vec![mode.to_string()];
-                args.extend(segs.iter().map(|x| x.dir_port()));
-                let address = segs[0].address.clone();
-                (segs.clone(), s.spawn(move || node::run_on(&address, "__stopsegs", &args, Duration::from_secs(300))))
-            })
-            .collect();
-        let mut out = Vec::new();
-        for (segs, h) in hs {
-            let r = h.join().unwrap_or_else(|_| Err("worker panicked".into()));
-            for seg in segs {
-                let o = match &r {
-                    Ok(v) => v.iter().find(|o| o.datadir == seg.datadir).cloned(),
-                    Err(e) => Some(Outcome { datadir: seg.datadir.clone(), ok: false, message: e.clone() }),
-                };
-                let o = o.unwrap_or(Outcome { datadir: seg.datadir.clone(), ok: false, message: "no result".into() });
-                out.push((seg.dbid, o));
-            }
-        }
-        out
+    let results = node::per_host(segs.iter().copied(), |segs| {
+        let mut args = vec![mode.to_string()];
+        args.extend(segs.iter().map(|x| x.dir_port()));
+        node::run_on(
+            &segs[0].address,
+            "__stopsegs",
+            &args,
+            Duration::from_secs(300),
+        )
     });
     log::info("100.00% of jobs completed");
-    out
+    results
+        .into_iter()
+        .flat_map(|(segs, r)| node::outcomes_for(&segs, &r))
+        .collect()
 }
 
 /// `_stop_segments`: primaries, then mirrors; returns whether all stopped.
 fn stop_segments(array: &Array, mode: &str) -> bool {
     let segs = array.segments();
     let dbids: Vec<String> = segs.iter().map(|s| s.dbid.to_string()).collect();
-    log::info(format!("Targeting dbid [{}] for shutdown", dbids.join(", ")));
+    log::info(format!(
+        "Targeting dbid [{}] for shutdown",
+        dbids.join(", ")
+    ));
     let mut results = Vec::new();
     if array.has_mirrors() {
         log::info("Commencing parallel primary segment instance shutdown, please wait...");
-        let prim: Vec<&Seg> = segs.iter().copied().filter(|s| s.is_primary(true)).collect();
+        let prim: Vec<&Seg> = segs
+            .iter()
+            .copied()
+            .filter(|s| s.is_primary(true))
+            .collect();
         results.extend(stop_on_hosts(&prim, mode));
         log::info("Commencing parallel mirror segment instance shutdown, please wait...");
-        let mir: Vec<&Seg> = segs.iter().copied().filter(|s| !s.is_primary(true)).collect();
+        let mir: Vec<&Seg> = segs
+            .iter()
+            .copied()
+            .filter(|s| !s.is_primary(true))
+            .collect();
         results.extend(stop_on_hosts(&mir, mode));
     } else {
         log::info("Commencing parallel segment instance shutdown, please wait...");
@@ -297,7 +315,10 @@ fn stop_segments(array: &Array, mode: &str) -> bool {
         log::info("Failed Segment Stop Information ");
         log::info("------------------------------------------------");
         for (dbid, o) in &failed {
-            let s = segs.iter().find(|s| s.dbid == *dbid).expect("dbid of a segment");
+            let s = segs
+                .iter()
+                .find(|s| s.dbid == *dbid)
+                .expect("dbid of a segment");
             log::info(format!(
                 "DBID:{dbid}  FAILED  host:'{}' datadir:'{}' with reason:'{}'",
                 s.hostname, s.datadir, o.message
@@ -308,19 +329,35 @@ fn stop_segments(array: &Array, mode: &str) -> bool {
     let mut t = Table::new();
     t.separator();
     t.info(["Segments stopped successfully", &format!("= {stopped}")]);
-    t.info_or_warn(!failed.is_empty(), ["Segments with errors during stop", &format!("= {}", failed.len())]);
+    t.info_or_warn(
+        !failed.is_empty(),
+        [
+            "Segments with errors during stop",
+            &format!("= {}", failed.len()),
+        ],
+    );
     t.separator();
     t.output();
     let flag = if failed.is_empty() { "" } else { "<<<<<<<<" };
-    log::info(format!("Successfully shutdown {stopped} of {} segment instances {flag}", segs.len()));
+    log::info(format!(
+        "Successfully shutdown {stopped} of {} segment instances {flag}",
+        segs.len()
+    ));
     if failed.is_empty() {
         log::info("Database successfully shutdown with no errors reported");
         true
     } else {
         log::warn("------------------------------------------------");
         log::warn("Segment instance shutdown failures reported");
-        log::warn(format!("Failed to shutdown {} of {} segment instances <<<<<", failed.len(), segs.len()));
-        log::warn(format!("A total of {} errors were encountered", failed.len()));
+        log::warn(format!(
+            "Failed to shutdown {} of {} segment instances <<<<<",
+            failed.len(),
+            segs.len()
+        ));
+        log::warn(format!(
+            "A total of {} errors were encountered",
+            failed.len()
+        ));
         log::warn("------------------------------------------------");
         false
     }

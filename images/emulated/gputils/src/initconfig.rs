@@ -43,7 +43,9 @@ pub fn parse_assignments(text: &str) -> Vec<(String, Vec<String>)> {
             continue;
         }
         let line = line.strip_prefix("declare -a ").unwrap_or(line).trim();
-        let Some((key, value)) = line.split_once('=') else { continue };
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
         let key = key.trim().to_string();
         let value = value.trim();
         if let Some(rest) = value.strip_prefix('(') {
@@ -71,15 +73,31 @@ impl Config {
     /// Parse and validate the configuration file's text.
     pub fn parse(text: &str) -> Result<Config> {
         let a = parse_assignments(text);
-        let get = |k: &str| a.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        let one = |k: &str| get(k).and_then(|v| v.into_iter().next()).filter(|s| !s.is_empty());
+        let get = |k: &str| {
+            a.iter()
+                .rev()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let one = |k: &str| {
+            get(k)
+                .and_then(|v| v.into_iter().next())
+                .filter(|s| !s.is_empty())
+        };
         let port = |k: &str| -> Result<Option<u16>> {
             match one(k) {
                 None => Ok(None),
-                Some(v) => v.parse().map(Some).map_err(|_| format!("{k} is not a valid port: {v}").into()),
+                Some(v) => v
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("{k} is not a valid port: {v}").into()),
             }
         };
-        let need = |k: &str| one(k).ok_or_else(|| crate::error::Error(format!("Parameter {k} not set in configuration file")));
+        let need = |k: &str| {
+            one(k).ok_or_else(|| {
+                crate::error::Error(format!("Parameter {k} not set in configuration file"))
+            })
+        };
         let data_dirs = get("DATA_DIRECTORY").unwrap_or_default();
         if data_dirs.is_empty() {
             bail!("Parameter DATA_DIRECTORY not set in configuration file");
@@ -98,7 +116,11 @@ impl Config {
                 bail!("Parameter MIRROR_PORT_BASE not set in configuration file");
             }
         }
-        for d in data_dirs.iter().chain(&mirror_dirs).chain(std::iter::once(&need("COORDINATOR_DIRECTORY")?)) {
+        for d in data_dirs
+            .iter()
+            .chain(&mirror_dirs)
+            .chain(std::iter::once(&need("COORDINATOR_DIRECTORY")?))
+        {
             if !d.starts_with('/') {
                 bail!("Path entered is invalid; it must be a full path.  Path: '{d}'");
             }
@@ -106,13 +128,18 @@ impl Config {
         Ok(Config {
             array_name: one("ARRAY_NAME").unwrap_or_else(|| "Cloudberry".to_string()),
             seg_prefix: one("SEG_PREFIX").unwrap_or_else(|| "gpseg".to_string()),
-            port_base: port("PORT_BASE")?.ok_or("Parameter PORT_BASE not set in configuration file")?,
+            port_base: port("PORT_BASE")?
+                .ok_or("Parameter PORT_BASE not set in configuration file")?,
             data_dirs,
             coordinator_host: need("COORDINATOR_HOSTNAME")?,
             coordinator_dir: need("COORDINATOR_DIRECTORY")?,
             coordinator_port: port("COORDINATOR_PORT")?.unwrap_or(5432),
             trusted_shell: one("TRUSTED_SHELL").unwrap_or_else(|| "ssh".to_string()),
-            mirror_port_base: if mirror_dirs.is_empty() { None } else { mirror_port_base },
+            mirror_port_base: if mirror_dirs.is_empty() {
+                None
+            } else {
+                mirror_port_base
+            },
             mirror_dirs,
             database_name: one("DATABASE_NAME"),
         })
@@ -170,7 +197,14 @@ impl Plan {
         for (h, host) in hosts.iter().enumerate() {
             for (i, dir) in cfg.data_dirs.iter().enumerate() {
                 let content = (h * k + i) as i16;
-                primaries.push(seg(content + 2, content, 'p', host, cfg.port_base + i as u16, dir));
+                primaries.push(seg(
+                    content + 2,
+                    content,
+                    'p',
+                    host,
+                    cfg.port_base + i as u16,
+                    dir,
+                ));
             }
         }
         let mut mirrors = Vec::new();
@@ -180,15 +214,28 @@ impl Plan {
                 let h = p.content as usize / k;
                 let i = p.content as usize % k;
                 let host = &hosts[(h + 1) % hosts.len()];
-                mirrors.push(seg(first + p.content, p.content, 'm', host, mbase + i as u16, &cfg.mirror_dirs[i]));
+                mirrors.push(seg(
+                    first + p.content,
+                    p.content,
+                    'm',
+                    host,
+                    mbase + i as u16,
+                    &cfg.mirror_dirs[i],
+                ));
             }
         }
-        Ok(Plan { coordinator, primaries, mirrors })
+        Ok(Plan {
+            coordinator,
+            primaries,
+            mirrors,
+        })
     }
 
     /// Every row.
     pub fn all(&self) -> impl Iterator<Item = &Seg> {
-        std::iter::once(&self.coordinator).chain(&self.primaries).chain(&self.mirrors)
+        std::iter::once(&self.coordinator)
+            .chain(&self.primaries)
+            .chain(&self.mirrors)
     }
 }
 
@@ -227,12 +274,34 @@ declare -a MIRROR_DATA_DIRECTORY=(/data0/database/mirror
         let hosts = parse_hostfile("sdw1\n# comment\n\nsdw2\n");
         let p = Plan::new(&c, &hosts).unwrap();
         assert_eq!(p.coordinator.datadir, "/data0/database/coordinator/gpseg-1");
-        let prim: Vec<(i16, i16, &str, u16)> =
-            p.primaries.iter().map(|s| (s.dbid, s.content, s.hostname.as_str(), s.port)).collect();
-        assert_eq!(prim, [(2, 0, "sdw1", 40000), (3, 1, "sdw1", 40001), (4, 2, "sdw2", 40000), (5, 3, "sdw2", 40001)]);
-        let mir: Vec<(i16, i16, &str, u16)> =
-            p.mirrors.iter().map(|s| (s.dbid, s.content, s.hostname.as_str(), s.port)).collect();
-        assert_eq!(mir, [(6, 0, "sdw2", 50000), (7, 1, "sdw2", 50001), (8, 2, "sdw1", 50000), (9, 3, "sdw1", 50001)]);
+        let prim: Vec<(i16, i16, &str, u16)> = p
+            .primaries
+            .iter()
+            .map(|s| (s.dbid, s.content, s.hostname.as_str(), s.port))
+            .collect();
+        assert_eq!(
+            prim,
+            [
+                (2, 0, "sdw1", 40000),
+                (3, 1, "sdw1", 40001),
+                (4, 2, "sdw2", 40000),
+                (5, 3, "sdw2", 40001)
+            ]
+        );
+        let mir: Vec<(i16, i16, &str, u16)> = p
+            .mirrors
+            .iter()
+            .map(|s| (s.dbid, s.content, s.hostname.as_str(), s.port))
+            .collect();
+        assert_eq!(
+            mir,
+            [
+                (6, 0, "sdw2", 50000),
+                (7, 1, "sdw2", 50001),
+                (8, 2, "sdw1", 50000),
+                (9, 3, "sdw1", 50001)
+            ]
+        );
         assert_eq!(p.mirrors[0].datadir, "/data0/database/mirror/gpseg0");
         assert!(p.all().skip(1).all(|s| s.mode == 's'));
     }
@@ -251,7 +320,13 @@ declare -a MIRROR_DATA_DIRECTORY=(/data0/database/mirror
     #[test]
     fn rejects_bad_configs() {
         assert!(Config::parse("PORT_BASE=x\n").is_err());
-        let e = Config::parse("PORT_BASE=40000\ndeclare -a DATA_DIRECTORY=(/d)\nCOORDINATOR_DIRECTORY=/c\n").unwrap_err();
-        assert_eq!(e.0, "Parameter COORDINATOR_HOSTNAME not set in configuration file");
+        let e = Config::parse(
+            "PORT_BASE=40000\ndeclare -a DATA_DIRECTORY=(/d)\nCOORDINATOR_DIRECTORY=/c\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.0,
+            "Parameter COORDINATOR_HOSTNAME not set in configuration file"
+        );
     }
 }

@@ -82,7 +82,15 @@ impl Civil {
 }
 
 /// One formatted log line (without newline).
-pub fn format_line(t: &Civil, pid: u32, prog: &str, host: &str, user: &str, lvl: Level, msg: &str) -> String {
+pub fn format_line(
+    t: &Civil,
+    pid: u32,
+    prog: &str,
+    host: &str,
+    user: &str,
+    lvl: Level,
+    msg: &str,
+) -> String {
     format!(
         "{}:{:02}:{:02}:{:02}:{:06} {}:{}:{}-[{}]:-{}",
         t.date_stamp(),
@@ -125,7 +133,10 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 
 /// The local UTC offset in seconds, from `date +%z` (std has no time zone database).
 fn utc_offset() -> i64 {
-    let out = crate::cmd::run(crate::cmd::command("date", &["+%z"]), Some(std::time::Duration::from_secs(2)));
+    let out = crate::cmd::run(
+        crate::cmd::command("date", &["+%z"]),
+        Some(std::time::Duration::from_secs(2)),
+    );
     parse_offset(out.stdout.trim()).unwrap_or(0)
 }
 
@@ -145,7 +156,10 @@ pub fn parse_offset(s: &str) -> Option<i64> {
 }
 
 fn now_local(offset: i64) -> Civil {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     Civil::from_unix(secs + offset)
 }
 
@@ -175,7 +189,10 @@ pub fn set_options(opts: Options) {
 }
 
 fn open_file(l: &Logger, opts: &Options, t: &Civil) -> Option<File> {
-    let dir = opts.dir.clone().unwrap_or_else(|| crate::env::home().join("gpAdminLogs"));
+    let dir = opts
+        .dir
+        .clone()
+        .unwrap_or_else(|| crate::env::home().join("gpAdminLogs"));
     std::fs::create_dir_all(&dir).ok()?;
     let path = dir.join(format!("{}_{}.log", l.prog, t.date_stamp()));
     OpenOptions::new().create(true).append(true).open(path).ok()
@@ -247,7 +264,10 @@ mod tests {
         assert_eq!(Civil::from_unix(0).date_stamp(), "19700101");
         // 2023-06-07 06:50:06 UTC
         let t = Civil::from_unix(1_686_120_606);
-        assert_eq!((t.year, t.month, t.day, t.hour, t.minute, t.second), (2023, 6, 7, 6, 50, 6));
+        assert_eq!(
+            (t.year, t.month, t.day, t.hour, t.minute, t.second),
+            (2023, 6, 7, 6, 50, 6)
+        );
         // leap day
         assert_eq!(Civil::from_unix(951_782_400).date_stamp(), "20000229");
         assert_eq!(Civil::from_unix(-1).date_stamp(), "19691231");
@@ -256,7 +276,15 @@ mod tests {
     #[test]
     fn line_format_matches_gplog() {
         let t = Civil::from_unix(1_686_120_606);
-        let l = format_line(&t, 4205, "gpstate", "test1-m", "gpadmin", Level::Info, "Starting gpstate with args: -f");
+        let l = format_line(
+            &t,
+            4205,
+            "gpstate",
+            "test1-m",
+            "gpadmin",
+            Level::Info,
+            "Starting gpstate with args: -f",
+        );
         assert_eq!(l, "20230607:06:50:06:004205 gpstate:test1-m:gpadmin-[INFO]:-Starting gpstate with args: -f");
         let l = format_line(&t, 1234567, "g", "h", "u", Level::Warning, "x");
         assert_eq!(l, "20230607:06:50:06:1234567 g:h:u-[WARNING]:-x");

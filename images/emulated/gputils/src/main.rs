@@ -12,9 +12,9 @@
 //! `log`, so the format lives in one place.
 
 mod catalog;
-mod coordinator;
 mod cli;
 mod cmd;
+mod coordinator;
 mod env;
 mod error;
 mod gpactivatestandby;
@@ -63,7 +63,11 @@ fn lookup(name: &str) -> Option<Main> {
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().collect();
-    let argv0 = if args.is_empty() { String::from("gputil") } else { args.remove(0) };
+    let argv0 = if args.is_empty() {
+        String::from("gputil")
+    } else {
+        args.remove(0)
+    };
     let base = argv0.rsplit('/').next().unwrap_or("gputil").to_string();
     let (name, rest) = match lookup(&base) {
         Some(_) => (base, args),

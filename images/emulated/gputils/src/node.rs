@@ -3,12 +3,15 @@
 //! `gpconfigurenewsegment`. Each prints one machine-readable line per instance
 //! (`CBHSTATUS|...` or `CBHRESULT|<datadir>|<0|1>|<message>`) and exits 1 if any instance failed.
 
+use std::thread;
 use std::time::Duration;
 
+use crate::catalog::{Array, Seg};
 use crate::error::{bail, Result};
 use crate::instance;
-use crate::remote;
+use crate::log;
 use crate::pg;
+use crate::remote;
 use crate::status::{split_dir_port, InstanceStatus};
 
 /// A helper's outcome for one instance.
@@ -22,7 +25,12 @@ pub struct Outcome {
 impl Outcome {
     /// The output line.
     pub fn encode(&self) -> String {
-        format!("CBHRESULT|{}|{}|{}", self.datadir, u8::from(self.ok), self.message.replace('\n', " "))
+        format!(
+            "CBHRESULT|{}|{}|{}",
+            self.datadir,
+            u8::from(self.ok),
+            self.message.replace('\n', " ")
+        )
     }
 
     /// Parse an output line.
@@ -32,19 +40,102 @@ impl Outcome {
         let datadir = it.next()?.to_string();
         let ok = it.next()? == "1";
         let message = it.next().unwrap_or("").to_string();
-        Some(Outcome { datadir, ok, message })
+        Some(Outcome {
+            datadir,
+            ok,
+            message,
+        })
     }
 }
 
+/// Run `f` once per host for `segs` (grouped by hostname, in first-seen order), all hosts in
+/// parallel threads; each group with its result.
+pub fn per_host<'a, T: Send>(
+    segs: impl IntoIterator<Item = &'a Seg>,
+    f: impl Fn(&[&'a Seg]) -> T + Sync,
+) -> Vec<(Vec<&'a Seg>, T)> {
+    let groups = Array::by_host(segs);
+    thread::scope(|s| {
+        let handles: Vec<_> = groups
+            .into_iter()
+            .map(|(_, segs)| {
+                let f = &f;
+                let mine = segs.clone();
+                (segs, s.spawn(move || f(&mine)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(segs, h)| (segs, h.join().expect("per-host worker panicked")))
+            .collect()
+    })
+}
+
+/// A helper run on one host: the outcomes it printed, or why the host gave none.
+pub type HostRun = std::result::Result<Vec<Outcome>, String>;
+
 /// Run helper `sub` on `host` over ssh: the per-instance outcomes it printed, or why the host
 /// gave none (unreachable, helper crashed).
-pub fn run_on(host: &str, sub: &str, args: &[String], timeout: Duration) -> std::result::Result<Vec<Outcome>, String> {
+pub fn run_on(host: &str, sub: &str, args: &[String], timeout: Duration) -> HostRun {
     let o = remote::ssh(host, &remote::gputil(sub, args), timeout);
     let outs: Vec<Outcome> = o.stdout.lines().filter_map(Outcome::decode).collect();
     if outs.is_empty() && !o.ok() {
         return Err(o.first_error_line());
     }
     Ok(outs)
+}
+
+/// Each instance's outcome (by dbid) from a helper run for `segs`; a host failure or a missing
+/// line counts as that instance failing.
+pub fn outcomes_for(segs: &[&Seg], r: &HostRun) -> Vec<(i16, Outcome)> {
+    segs.iter()
+        .map(|seg| {
+            let failed = |m: &str| Outcome {
+                datadir: seg.datadir.clone(),
+                ok: false,
+                message: m.to_string(),
+            };
+            let o = match r {
+                Err(e) => failed(e),
+                Ok(v) => v
+                    .iter()
+                    .find(|o| o.datadir == seg.datadir)
+                    .cloned()
+                    .unwrap_or_else(|| failed("no result")),
+            };
+            (seg.dbid, o)
+        })
+        .collect()
+}
+
+/// `gp.start_standbycoordinator`: start the standby on its host (over ssh) and report.
+pub fn start_standby_coordinator(sb: &Seg) -> bool {
+    log::info("Starting standby coordinator");
+    log::info(format!(
+        "Checking if standby coordinator is running on host: {}  in directory: {}",
+        sb.hostname, sb.datadir
+    ));
+    match run_on(
+        &sb.address,
+        "__startsegs",
+        &[sb.dir_port()],
+        Duration::from_secs(180),
+    ) {
+        Ok(v) if !v.is_empty() && v.iter().all(|o| o.ok) => true,
+        Ok(v) => {
+            let msg = v
+                .iter()
+                .map(|o| o.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            log::warn(format!("Could not start standby coordinator: {msg}"));
+            false
+        }
+        Err(e) => {
+            log::warn(format!("Could not start standby coordinator: {e}"));
+            false
+        }
+    }
 }
 
 /// Split `spec` into `n` fields separated by `:`, splitting from the right so the data directory
@@ -75,8 +166,16 @@ fn report(results: Vec<Outcome>) -> i32 {
 
 fn outcome(datadir: &str, r: Result<String>) -> Outcome {
     match r {
-        Ok(m) => Outcome { datadir: datadir.to_string(), ok: true, message: m },
-        Err(e) => Outcome { datadir: datadir.to_string(), ok: false, message: e.0 },
+        Ok(m) => Outcome {
+            datadir: datadir.to_string(),
+            ok: true,
+            message: m,
+        },
+        Err(e) => Outcome {
+            datadir: datadir.to_string(),
+            ok: false,
+            message: e.0,
+        },
     }
 }
 
@@ -110,7 +209,12 @@ pub fn initseg_main(args: Vec<String>) -> i32 {
 }
 
 fn init_segment(f: &[String]) -> Result<String> {
-    let (dir, port, dbid, content) = (&f[0], num(&f[1], "port")?, num(&f[2], "dbid")?, num(&f[3], "content")?);
+    let (dir, port, dbid, content) = (
+        &f[0],
+        num(&f[1], "port")?,
+        num(&f[2], "dbid")?,
+        num(&f[3], "content")?,
+    );
     instance::create(dir, port, dbid, content)?;
     pg::start(dir, true)?;
     Ok("started".into())
@@ -209,14 +313,24 @@ mod tests {
 
     #[test]
     fn spec_fields() {
-        assert_eq!(fields("/d/gpseg0:40000:2:0", 4).unwrap(), ["/d/gpseg0", "40000", "2", "0"]);
-        assert_eq!(fields("/a:b/gpseg0:50000:4:0:sdw1:40000", 6).unwrap()[0], "/a:b/gpseg0");
+        assert_eq!(
+            fields("/d/gpseg0:40000:2:0", 4).unwrap(),
+            ["/d/gpseg0", "40000", "2", "0"]
+        );
+        assert_eq!(
+            fields("/a:b/gpseg0:50000:4:0:sdw1:40000", 6).unwrap()[0],
+            "/a:b/gpseg0"
+        );
         assert!(fields("/d:1", 4).is_err());
     }
 
     #[test]
     fn outcome_lines() {
-        let o = Outcome { datadir: "/d".into(), ok: false, message: "a|b\nc".into() };
+        let o = Outcome {
+            datadir: "/d".into(),
+            ok: false,
+            message: "a|b\nc".into(),
+        };
         assert_eq!(Outcome::decode(&o.encode()).unwrap().message, "a|b c");
     }
 }

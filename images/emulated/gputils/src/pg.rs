@@ -30,13 +30,22 @@ pub fn socket_file(port: u16) -> String {
 
 fn psql_cmd(port: u16, db: &str, sqls: &[&str]) -> std::process::Command {
     let mut c = std::process::Command::new("psql");
-    c.args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", SOCKET_DIR])
-        .arg("-p")
-        .arg(port.to_string())
-        .arg("-d")
-        .arg(db)
-        .arg("-F")
-        .arg(SEP.to_string());
+    c.args([
+        "-X",
+        "-A",
+        "-t",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        SOCKET_DIR,
+    ])
+    .arg("-p")
+    .arg(port.to_string())
+    .arg("-d")
+    .arg(db)
+    .arg("-F")
+    .arg(SEP.to_string());
     for s in sqls {
         c.arg("-c").arg(s);
     }
@@ -54,7 +63,12 @@ fn psql_error(o: &Out) -> Error {
 
 /// Run each statement (one `-c` each, so `ALTER SYSTEM` is not inside a transaction block) and
 /// return the rows of the output, fields split.
-pub fn query_multi(port: u16, db: &str, sqls: &[&str], timeout: Duration) -> Result<Vec<Vec<String>>> {
+pub fn query_multi(
+    port: u16,
+    db: &str,
+    sqls: &[&str],
+    timeout: Duration,
+) -> Result<Vec<Vec<String>>> {
     let o = cmd::run(psql_cmd(port, db, sqls), Some(timeout));
     if !o.ok() {
         return Err(psql_error(&o));
@@ -98,7 +112,10 @@ pub fn start(datadir: &str, wait: bool) -> Result<()> {
     }
     let o = pg_ctl(&args, Duration::from_secs(150));
     if !o.ok() {
-        bail!("pg_ctl start failed for {datadir}: {}", o.first_error_line());
+        bail!(
+            "pg_ctl start failed for {datadir}: {}",
+            o.first_error_line()
+        );
     }
     Ok(())
 }
@@ -106,7 +123,10 @@ pub fn start(datadir: &str, wait: bool) -> Result<()> {
 /// Stop the instance in `datadir` with `mode`, waiting up to `secs`.
 pub fn stop(datadir: &str, mode: &str, secs: u64) -> Out {
     let t = secs.to_string();
-    pg_ctl(&["stop", "-D", datadir, "-m", mode, "-w", "-t", &t], Duration::from_secs(secs + 10))
+    pg_ctl(
+        &["stop", "-D", datadir, "-m", mode, "-w", "-t", &t],
+        Duration::from_secs(secs + 10),
+    )
 }
 
 /// The pid in the first line of `<datadir>/postmaster.pid`, 0 when missing or unreadable.
@@ -121,6 +141,13 @@ pub fn pid_from_file(datadir: &str) -> i32 {
 pub fn port_from_pid_file(datadir: &str) -> Option<u16> {
     let s = fs::read_to_string(Path::new(datadir).join("postmaster.pid")).ok()?;
     s.lines().nth(3)?.trim().parse().ok()
+}
+
+/// The postmaster status in `<datadir>/postmaster.pid` (line 8: `starting`, `stopping`, `ready`,
+/// `standby`).
+pub fn status_from_pid_file(datadir: &str) -> Option<String> {
+    let s = fs::read_to_string(Path::new(datadir).join("postmaster.pid")).ok()?;
+    Some(s.lines().nth(7)?.trim().to_string())
 }
 
 /// Parse a `postgresql.conf`-style file into (key, value) pairs, values unquoted, in file order.
@@ -172,7 +199,11 @@ pub fn unquote_conf_value(v: &str) -> String {
 /// The last value of `key` in the configuration file at `path`.
 pub fn conf_get(path: &str, key: &str) -> Option<String> {
     let text = fs::read_to_string(path).ok()?;
-    parse_conf(&text).into_iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+    parse_conf(&text)
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
 }
 
 /// Set `key = value` in the configuration file at `path`: active lines for the key are commented
@@ -195,12 +226,17 @@ pub fn conf_set(path: &str, key: &str, value: &str) -> Result<()> {
 
 /// The port of the instance in `datadir`, from its `postgresql.conf` (Cloudberry's `pgconf`).
 pub fn conf_port(datadir: &str) -> Option<u16> {
-    conf_get(&format!("{datadir}/postgresql.conf"), "port")?.parse().ok()
+    conf_get(&format!("{datadir}/postgresql.conf"), "port")?
+        .parse()
+        .ok()
 }
 
 /// The PostgreSQL version number of the installed binaries (`17.12`).
 pub fn binary_version() -> String {
-    let o = cmd::run(cmd::command("postgres", &["--version"]), Some(Duration::from_secs(10)));
+    let o = cmd::run(
+        cmd::command("postgres", &["--version"]),
+        Some(Duration::from_secs(10)),
+    );
     // "postgres (PostgreSQL) 17.12 (Debian 17.12-0+deb13u1)"
     o.stdout
         .split_whitespace()
@@ -211,32 +247,48 @@ pub fn binary_version() -> String {
 
 /// The emulation's answer to `postgres --gp-version`, honest about what it is.
 pub fn gp_version() -> String {
-    format!("postgres (Apache Cloudberry emulation on PostgreSQL) {}", binary_version())
+    format!(
+        "postgres (Apache Cloudberry emulation on PostgreSQL) {}",
+        binary_version()
+    )
 }
 
 /// `select version()` on the instance at `port`, labelled as an emulation.
 pub fn server_version(port: u16) -> Result<String> {
     let rows = query(port, "select version()")?;
-    let v = rows.first().and_then(|r| r.first()).cloned().unwrap_or_default();
+    let v = rows
+        .first()
+        .and_then(|r| r.first())
+        .cloned()
+        .unwrap_or_default();
     Ok(format!("{v} (Apache Cloudberry emulation)"))
 }
 
 /// The catalog version of the binaries (`postgres --catalog-version` is Cloudberry-only), taken
 /// from `pg_controldata` of `datadir`.
 pub fn controldata(datadir: &str) -> Result<Vec<(String, String)>> {
-    let o = cmd::run(cmd::command("pg_controldata", &[datadir]), Some(Duration::from_secs(20)));
+    let o = cmd::run(
+        cmd::command("pg_controldata", &[datadir]),
+        Some(Duration::from_secs(20)),
+    );
     if !o.ok() {
         bail!("pg_controldata failed: {}", o.first_error_line());
     }
     Ok(o.stdout
         .lines()
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
         .collect())
 }
 
 /// The value of `key` in `pg_controldata` output.
 pub fn controldata_value(fields: &[(String, String)], key: &str) -> Option<String> {
-    fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
 }
 
 /// Host and port of the primary in `<datadir>/postgresql.auto.conf`'s `primary_conninfo`, read the
@@ -284,8 +336,14 @@ mod tests {
         fs::write(&p, "port = 40000\n#port = 1\nshared_buffers = 32MB\n").unwrap();
         conf_set(p.to_str().unwrap(), "port", "50000").unwrap();
         let t = fs::read_to_string(&p).unwrap();
-        assert_eq!(t, "#port = 40000\n#port = 1\nshared_buffers = 32MB\nport = 50000\n");
-        assert_eq!(conf_get(p.to_str().unwrap(), "port").as_deref(), Some("50000"));
+        assert_eq!(
+            t,
+            "#port = 40000\n#port = 1\nshared_buffers = 32MB\nport = 50000\n"
+        );
+        assert_eq!(
+            conf_get(p.to_str().unwrap(), "port").as_deref(),
+            Some("50000")
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 

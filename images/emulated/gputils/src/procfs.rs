@@ -55,7 +55,12 @@ fn read_if(pid: i32, want: impl Fn(&str) -> bool) -> Option<Proc> {
         .filter(|s| !s.is_empty())
         .map(|s| String::from_utf8_lossy(s).to_string())
         .collect();
-    Some(Proc { pid, ppid, state, args })
+    Some(Proc {
+        pid,
+        ppid,
+        state,
+        args,
+    })
 }
 
 /// Every process visible in `/proc`.
@@ -70,7 +75,9 @@ pub fn list_postgres() -> Vec<Proc> {
 }
 
 fn list_filtered(want: impl Fn(&str) -> bool) -> Vec<Proc> {
-    let Ok(rd) = fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter_map(|pid| read_if(pid, &want))
         .collect()
@@ -103,12 +110,16 @@ pub fn find_postmaster(procs: &[Proc], datadir: &str) -> Option<i32> {
 
 /// The live children of `ppid` among `procs`.
 pub fn children(procs: &[Proc], ppid: i32) -> impl Iterator<Item = &Proc> {
-    procs.iter().filter(move |p| p.ppid == ppid && p.state != 'Z')
+    procs
+        .iter()
+        .filter(move |p| p.ppid == ppid && p.state != 'Z')
 }
 
 /// Whether a unix socket at `path` is listening (`ss -lx` without `ss`), from `/proc/net/unix`.
 pub fn unix_socket_listening(path: &str) -> bool {
-    let Ok(s) = fs::read_to_string("/proc/net/unix") else { return false };
+    let Ok(s) = fs::read_to_string("/proc/net/unix") else {
+        return false;
+    };
     listening_in(&s, path)
 }
 
@@ -129,7 +140,10 @@ mod tests {
 
     #[test]
     fn stat_with_odd_names() {
-        assert_eq!(parse_stat("42 (postgres) S 1 42 42 0"), Some(("postgres", 1, 'S')));
+        assert_eq!(
+            parse_stat("42 (postgres) S 1 42 42 0"),
+            Some(("postgres", 1, 'S'))
+        );
         assert_eq!(parse_stat("43 (a) b) Z 7 1"), Some(("a) b", 7, 'Z')));
     }
 
@@ -139,13 +153,19 @@ mod tests {
             pid: 10,
             ppid: 1,
             state: 'S',
-            args: vec!["/usr/lib/postgresql/17/bin/postgres".into(), "-D".into(), "/data0/x/gpseg-1".into()],
+            args: vec![
+                "/usr/lib/postgresql/17/bin/postgres".into(),
+                "-D".into(),
+                "/data0/x/gpseg-1".into(),
+            ],
         };
         let child = Proc {
             pid: 11,
             ppid: 10,
             state: 'S',
-            args: vec!["postgres: gpseg-1: walsender gpadmin 172.18.0.3(4242) streaming 0/3000148".into()],
+            args: vec![
+                "postgres: gpseg-1: walsender gpadmin 172.18.0.3(4242) streaming 0/3000148".into(),
+            ],
         };
         let procs = vec![pm.clone(), child];
         assert_eq!(postmaster_datadir(&pm), Some("/data0/x/gpseg-1"));

@@ -11,16 +11,25 @@ use crate::env;
 /// Options passed to every ssh call (the image's `ssh_config.d` says the same; repeating them here
 /// keeps the utilities independent of a user's own ssh configuration).
 const SSH_OPTS: &[&str] = &[
-    "-o", "BatchMode=yes",
-    "-o", "ConnectTimeout=5",
-    "-o", "StrictHostKeyChecking=no",
-    "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "LogLevel=ERROR",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=5",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
 ];
 
 /// The shell command that runs `script` with the Cloudberry environment.
 pub fn with_env(script: &str) -> String {
-    format!(". {}/cloudberry-env.sh && {}", sh_quote(&env::gphome()), script)
+    format!(
+        ". {}/cloudberry-env.sh && {}",
+        sh_quote(&env::gphome()),
+        script
+    )
 }
 
 /// Run a shell `script` on `host` over ssh.

@@ -45,12 +45,21 @@ impl InstanceStatus {
     pub fn pid_error(&self) -> Option<String> {
         let lock = pg::lock_file(self.port);
         match (self.lock_file, self.port_active) {
-            (false, false) => Some(format!("No socket connection or lock file ({lock}) found for port {}", self.port)),
-            (false, true) => Some(format!("No lock file {lock} but process running on port {}", self.port)),
-            (true, false) => Some(format!("Have lock file {lock} but no process running on port {}", self.port)),
-            (true, true) if self.pid == 0 => {
-                Some("Have lock file and process is active, but did not get a pid value".to_string())
-            }
+            (false, false) => Some(format!(
+                "No socket connection or lock file ({lock}) found for port {}",
+                self.port
+            )),
+            (false, true) => Some(format!(
+                "No lock file {lock} but process running on port {}",
+                self.port
+            )),
+            (true, false) => Some(format!(
+                "Have lock file {lock} but no process running on port {}",
+                self.port
+            )),
+            (true, true) if self.pid == 0 => Some(
+                "Have lock file and process is active, but did not get a pid value".to_string(),
+            ),
             (true, true) => None,
         }
     }
@@ -94,11 +103,19 @@ pub fn split_dir_port(s: &str) -> Option<(String, u16)> {
 /// The statuses of `instances` (`datadir:port`) on `host`, fetched with one ssh; on failure the
 /// warning Cloudberry prints (`Error getting status from host <host>`).
 pub fn fetch(host: &str, instances: &[String]) -> Result<Vec<InstanceStatus>, String> {
-    let o = remote::ssh(host, &remote::gputil("__status", instances), Duration::from_secs(30));
+    let o = remote::ssh(
+        host,
+        &remote::gputil("__status", instances),
+        Duration::from_secs(30),
+    );
     if !o.ok() {
         return Err(format!("Error getting status from host {host}"));
     }
-    let found: Vec<InstanceStatus> = o.stdout.lines().filter_map(InstanceStatus::decode).collect();
+    let found: Vec<InstanceStatus> = o
+        .stdout
+        .lines()
+        .filter_map(InstanceStatus::decode)
+        .collect();
     if found.len() != instances.len() {
         return Err(format!("No status output provided from host {host}"));
     }
@@ -110,7 +127,14 @@ mod tests {
     use super::*;
 
     fn st(pid_file: bool, pid: i32, lock: bool, active: bool) -> InstanceStatus {
-        InstanceStatus { datadir: "/d/gpseg-1".into(), port: 5432, pid_file, pid, lock_file: lock, port_active: active }
+        InstanceStatus {
+            datadir: "/d/gpseg-1".into(),
+            port: 5432,
+            pid_file,
+            pid,
+            lock_file: lock,
+            port_active: active,
+        }
     }
 
     #[test]
@@ -134,6 +158,9 @@ mod tests {
     fn round_trip() {
         let s = st(true, 4321, true, true);
         assert_eq!(InstanceStatus::decode(&s.encode()), Some(s));
-        assert_eq!(split_dir_port("/a:b/c:40000"), Some(("/a:b/c".to_string(), 40000)));
+        assert_eq!(
+            split_dir_port("/a:b/c:40000"),
+            Some(("/a:b/c".to_string(), 40000))
+        );
     }
 }

@@ -31,7 +31,8 @@ impl Table {
 
     /// Add an INFO row.
     pub fn info<S: Into<String>>(&mut self, cols: impl IntoIterator<Item = S>) -> &mut Self {
-        self.rows.push(Row::Info(cols.into_iter().map(Into::into).collect()));
+        self.rows
+            .push(Row::Info(cols.into_iter().map(Into::into).collect()));
         self
     }
 
@@ -44,7 +45,11 @@ impl Table {
     }
 
     /// Add a WARNING row if `warn`, else an INFO row.
-    pub fn info_or_warn<S: Into<String>>(&mut self, warn: bool, cols: impl IntoIterator<Item = S>) -> &mut Self {
+    pub fn info_or_warn<S: Into<String>>(
+        &mut self,
+        warn: bool,
+        cols: impl IntoIterator<Item = S>,
+    ) -> &mut Self {
         if warn {
             self.warn(cols)
         } else {
@@ -105,21 +110,33 @@ mod tests {
     use super::*;
 
     fn lines(t: &Table) -> Vec<String> {
-        t.render().into_iter().map(|(l, s)| format!("[{}]:-{}", l.name(), s)).collect()
+        t.render()
+            .into_iter()
+            .map(|(l, s)| format!("[{}]:-{}", l.name(), s))
+            .collect()
     }
 
     #[test]
     fn standby_details_layout() {
         let mut t = Table::new();
         t.info(["Standby address", "= scdw"]);
-        t.info(["Standby data directory", "= /data0/database/coordinator/gpseg-1"]);
+        t.info([
+            "Standby data directory",
+            "= /data0/database/coordinator/gpseg-1",
+        ]);
         t.info(["Standby port", "= 5432"]);
         t.info(["Standby PID", "= 4321"]);
         t.info(["Standby status", "= Standby host passive"]);
         let l = lines(&t);
         assert_eq!(l[0], "[INFO]:-   Standby address          = scdw");
-        assert_eq!(l[1], "[INFO]:-   Standby data directory   = /data0/database/coordinator/gpseg-1");
-        assert_eq!(l[4], "[INFO]:-   Standby status           = Standby host passive");
+        assert_eq!(
+            l[1],
+            "[INFO]:-   Standby data directory   = /data0/database/coordinator/gpseg-1"
+        );
+        assert_eq!(
+            l[4],
+            "[INFO]:-   Standby status           = Standby host passive"
+        );
     }
 
     #[test]
@@ -132,9 +149,15 @@ mod tests {
         assert_eq!(l[0], "[INFO]:-   Standby address   = scdw");
         assert_eq!(
             l[1],
-            format!("[WARNING]:-Standby PID       = 0{}<<<<<<<<", " ".repeat(29 + 3 - 3))
+            format!(
+                "[WARNING]:-Standby PID       = 0{}<<<<<<<<",
+                " ".repeat(29 + 3 - 3)
+            )
         );
-        assert_eq!(l[2], "[WARNING]:-Standby status    = Standby process not running   <<<<<<<<");
+        assert_eq!(
+            l[2],
+            "[WARNING]:-Standby status    = Standby process not running   <<<<<<<<"
+        );
     }
 
     #[test]
@@ -152,12 +175,18 @@ mod tests {
         let mut t = Table::new();
         t.info(["Total mirror segments", "= 24"]);
         t.warn(["Total mirror segment failures (at master)", "= 1"]);
-        t.info(["Total number mirror segments acting as primary segments", "= 0"]);
+        t.info([
+            "Total number mirror segments acting as primary segments",
+            "= 0",
+        ]);
         let l = lines(&t);
         assert_eq!(
             l[1],
             "[WARNING]:-Total mirror segment failures (at master)                 = 1    <<<<<<<<"
         );
-        assert_eq!(l[2], "[INFO]:-   Total number mirror segments acting as primary segments   = 0");
+        assert_eq!(
+            l[2],
+            "[INFO]:-   Total number mirror segments acting as primary segments   = 0"
+        );
     }
 }
