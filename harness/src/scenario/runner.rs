@@ -178,6 +178,7 @@ pub async fn run(
     options: &RunOptions,
     on_event: &mut (dyn FnMut(RunEvent<'_>) + Send),
 ) -> Result<RunOutcome, RunError> {
+    let mut signals = Signals::listen();
     let engine = Engine::connect().await?;
     // Leftovers of killed runs are reaped first, so they never pile up; live runs are kept.
     match cluster::gc(&engine, false).await {
@@ -207,7 +208,7 @@ pub async fn run(
     };
 
     let bringup_started = Instant::now();
-    let mut cluster = match with_signals(bring_up(&engine, spec)).await {
+    let mut cluster = match signals.race(bring_up(&engine, spec)).await {
         Some(Ok(cluster)) => cluster,
         Some(Err((cluster, e))) => {
             bundle.write("summary.txt", format!("FAILED during bring-up\n\n{e}\n"));
@@ -249,7 +250,10 @@ pub async fn run(
             on_event,
         );
         // A panic in a step must not skip the teardown below.
-        match with_signals(std::panic::AssertUnwindSafe(steps).catch_unwind()).await {
+        match signals
+            .race(std::panic::AssertUnwindSafe(steps).catch_unwind())
+            .await
+        {
             Some(Ok(())) => interrupted = false,
             Some(Err(panic)) => {
                 interrupted = false;
@@ -329,19 +333,37 @@ async fn bring_up(engine: &Engine, spec: ClusterSpec) -> Result<Cluster, Bringup
     Ok(cluster)
 }
 
-/// Runs `fut` unless SIGINT or SIGTERM arrives first (then `None`).
-async fn with_signals<T>(fut: impl std::future::Future<Output = T>) -> Option<T> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return Some(fut.await);
-    };
-    tokio::select! {
-        value = fut => Some(value),
-        _ = int.recv() => None,
-        _ = term.recv() => None,
+/// SIGINT and SIGTERM, listened to from the start of a run: once registered, tokio keeps them
+/// from killing the process, so there is no window in which a signal skips the teardown.
+struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// Runs `fut` unless SIGINT or SIGTERM arrives first (then `None`).
+    async fn race<T>(&mut self, fut: impl std::future::Future<Output = T>) -> Option<T> {
+        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            value = fut => Some(value),
+            _ = next(&mut self.int) => None,
+            _ = next(&mut self.term) => None,
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Apache Cloudberry emulation (cbharness): what Cloudberry's cloudberry-env.sh provides.
 # Source it; safe to source more than once.
 

@@ -1,9 +1,10 @@
-//! The artifact bundle: everything a person needs to understand a run, in one folder.
+//! The artifact bundle: the folder a run leaves behind, and its main type [`Bundle`].
 //!
 //! `<root>/<run id>/` holds `scenario.toml`, `timeline.json` (the history), `summary.txt`
-//! (verdict and failures), `steps/NN-<title>/` (each command with exit code, stdout and stderr,
-//! and `gpstate` output raw and normalized), `bringup/` (the same for bring-up) and
-//! `hosts/<host>/` (container log, `gpAdminLogs`, PostgreSQL logs).
+//! (verdict and failures), `report.html` (see [`super::render_html`]), `steps/NN-<title>/` (each
+//! command with exit code, stdout and stderr, and `gpstate` output raw and normalized),
+//! `bringup/` (the same for bring-up) and `hosts/<host>/` (container log, `gpAdminLogs`,
+//! PostgreSQL logs).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
