@@ -55,6 +55,15 @@ enum Command {
 enum ImageCommand {
     /// Build (or find, when unchanged) the emulated node image and print its tag.
     Build,
+    /// Check that an image satisfies the node contract (images/README.md): exit 0 when it
+    /// does, 1 when an item is missing, 2 when the image does not exist.
+    Check {
+        /// The node image, e.g. cbharness/emulated:HASH or cbharness/cloudberry:2.1.0.
+        image: String,
+        /// Seconds to wait for the entrypoint to create /run/cbh-node-ready.
+        #[arg(long, default_value_t = image::DEFAULT_READY_TIMEOUT.as_secs())]
+        ready_timeout: u64,
+    },
 }
 
 /// Errors at the edge, each with its exit code.
@@ -145,6 +154,28 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
                 .map_err(|e| setup(Box::new(e)))?;
             println!("{tag} ({:.1}s)", started.elapsed().as_secs_f64());
             Ok(())
+        }
+        Command::Image {
+            command:
+                ImageCommand::Check {
+                    image,
+                    ready_timeout,
+                },
+        } => {
+            let engine = docker::Engine::connect()
+                .await
+                .map_err(|e| setup(Box::new(e)))?;
+            let report = image::ContractCheck::new(image)
+                .with_ready_timeout(std::time::Duration::from_secs(ready_timeout))
+                .run(&engine)
+                .await
+                .map_err(|e| setup(Box::new(e)))?;
+            println!("{report}");
+            if report.passed() {
+                Ok(())
+            } else {
+                Err(CliError::Failed)
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use bollard::query_parameters::{CreateContainerOptionsBuilder, KillContainerOpti
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::topology::{Topology, GPADMIN, GPHOME};
+use super::topology::{env_prelude, Topology, GPADMIN, GPHOME};
 use crate::docker::{
     DockerError, Engine, ExecOutput, ExecRequest, LABEL, LABEL_CLUSTER, LABEL_OWNER, LABEL_SCENARIO,
 };
@@ -233,9 +233,7 @@ impl Cluster {
         let mut full = vec![
             "bash".to_string(),
             "-c".into(),
-            format!(
-                ". {GPHOME}/cloudberry-env.sh 2>/dev/null || . {GPHOME}/greenplum_path.sh; exec \"$@\""
-            ),
+            format!("{}; exec \"$@\"", env_prelude()),
             "cbh".into(),
         ];
         full.extend(argv.iter().cloned());

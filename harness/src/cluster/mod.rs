@@ -9,4 +9,5 @@ mod topology;
 
 pub use gc::{gc, remove_run, GcReport};
 pub use handle::{Cluster, ClusterError, ClusterSpec, CommandRecord};
+pub(crate) use topology::env_prelude;
 pub use topology::{Topology, TopologyError, GPADMIN, GPHOME};

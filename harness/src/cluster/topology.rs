@@ -11,6 +11,13 @@ pub const GPHOME: &str = "/usr/local/cloudberry-db";
 /// The operating-system user that owns and runs the database.
 pub const GPADMIN: &str = "gpadmin";
 
+/// The shell line that loads the Cloudberry environment: `$GPHOME/cloudberry-env.sh`, else the
+/// older `greenplum_path.sh`. Every utility the harness runs, and the node contract check, start
+/// with it.
+pub(crate) fn env_prelude() -> String {
+    format!(". {GPHOME}/cloudberry-env.sh 2>/dev/null || . {GPHOME}/greenplum_path.sh")
+}
+
 /// A cluster's layout. `Default` is the seed procedure's cluster: `cdw`, `scdw`, `sdw1`, `sdw2`,
 /// one primary and one mirror per segment host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,9 +3,9 @@
 //!
 //! The page holds the verdict and failures, an SVG timeline (steps, fault windows, checks, client
 //! writes with a per-bin histogram, and the failover time as a bracket), a faults and failover
-//! table, and the steps table. Everything drawn is derived from the history by pure functions
-//! (the failover computation is public as [`failover_times`]); nothing reads a clock, so the same
-//! input renders the same bytes.
+//! table, and the steps table; the SVG is drawn by `html/timeline.rs`. Everything drawn is
+//! derived from the history by pure functions (the failover computation is public as
+//! [`failover_times`]); nothing reads a clock, so the same input renders the same bytes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -69,12 +69,12 @@ pub fn failover_times(events: &[Event]) -> Vec<Failover> {
         .map(|w| {
             let recovery = events
                 .iter()
-                .filter(|e| e.op == "write" && e.kind == Kind::Ok && secs(e) > w.start)
+                .filter(|e| e.op == "write" && e.kind == Kind::Ok && event_s(e) > w.start)
                 .find_map(|e| {
                     let host = e.value["host"].as_str()?;
                     (host != w.host).then(|| Recovery {
                         host: host.to_string(),
-                        at_s: secs(e),
+                        at_s: event_s(e),
                     })
                 });
             Failover {
@@ -137,7 +137,11 @@ tr.fail td{background:#fdf1f0}tr.unknown td{background:#fff8e6}
 span.ok{color:#2e7d32;font-weight:600}span.fail{color:#c62828;font-weight:600}span.unknown{color:#a86b00;font-weight:600}
 .lead{font-size:17px;margin:0 0 10px}
 svg{display:block;width:100%;height:auto}
-svg text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif}
+svg text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;font-size:12px;fill:#333}
+svg text.lane{font-size:13px}svg text.small{font-size:11px}svg text.tiny{font-size:10px;fill:#666}
+svg text.mid{text-anchor:middle}svg text.end{text-anchor:end}svg text.muted{fill:#777}
+svg text.in{fill:#fff}svg text.fault{fill:#6a1b9a}svg text.fo{fill:#1565c0;font-weight:600}
+svg text.ok{fill:#2e7d32}svg text.fail{fill:#c62828}svg text.unknown{fill:#a86b00}
 .key{display:flex;flex-wrap:wrap;gap:4px 18px;font-size:13px;color:#444;margin-top:8px}
 .key i{display:inline-block;width:14px;height:10px;margin-right:5px;vertical-align:-1px;border-radius:2px}
 .empty{font-size:18px;background:#fff;padding:18px 24px;border-radius:8px;margin-top:18px}
@@ -157,12 +161,12 @@ const AMBER: &str = "#ef9f00";
 const PURPLE: &str = "#6a1b9a";
 const BLUE: &str = "#1565c0";
 
-/// Outcome of a step, write or check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Outcome of a step, write or check; the discriminant indexes histogram counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
-    Ok,
-    Fail,
-    Unknown,
+    Ok = 0,
+    Fail = 1,
+    Unknown = 2,
 }
 
 impl Outcome {
@@ -239,7 +243,7 @@ struct Model {
 }
 
 /// An event's time in seconds since the run started (0 when not a finite number).
-fn secs(e: &Event) -> f64 {
+fn event_s(e: &Event) -> f64 {
     let t = e.time_ms / 1000.0;
     if t.is_finite() {
         t.max(0.0)
@@ -272,7 +276,7 @@ fn fault_windows(events: &[Event]) -> Vec<FaultWindow> {
                     fault
                 },
                 host,
-                start: secs(e),
+                start: event_s(e),
                 end: None,
                 injected: true,
             }),
@@ -283,12 +287,12 @@ fn fault_windows(events: &[Event]) -> Vec<FaultWindow> {
                     .find(|w| matches(w) && w.end.is_none())
                 {
                     w.injected = false;
-                    w.end = Some(secs(e));
+                    w.end = Some(event_s(e));
                 }
             }
             ("heal", Kind::Ok | Kind::Info) => {
                 for w in windows.iter_mut().filter(|w| matches(w) && w.end.is_none()) {
-                    w.end = Some(secs(e));
+                    w.end = Some(event_s(e));
                 }
             }
             _ => {}
@@ -304,7 +308,7 @@ impl Model {
         let mut writes = Vec::new();
         let mut checks = Vec::new();
         for e in events {
-            let t = secs(e);
+            let t = event_s(e);
             match (e.op.as_str(), e.kind) {
                 ("step", Kind::Invoke) => {
                     let number = e.value["index"].as_u64().unwrap_or(0);
@@ -386,7 +390,7 @@ impl Model {
             writes,
             checks,
             failovers: failover_times(events),
-            end: events.iter().map(secs).fold(0.0, f64::max),
+            end: events.iter().map(event_s).fold(0.0, f64::max),
         }
     }
 }
@@ -420,7 +424,7 @@ fn esc(s: &str) -> String {
 }
 
 /// Seconds as shown: two decimals below 1 s, one above.
-fn sec(t: f64) -> String {
+fn fmt_s(t: f64) -> String {
     if t.abs() < 1.0 {
         format!("{t:.2}")
     } else {
@@ -459,7 +463,7 @@ fn header(h: &mut String, input: &ReportInput, m: &Model) {
         esc(&input.description),
         esc(&input.run_id),
         esc(&input.image),
-        sec(m.end),
+        fmt_s(m.end),
         plural(m.steps.len(), "step", "steps"),
         not(failed_steps, "not passed"),
         plural(m.faults.len(), "fault", "faults"),
@@ -496,7 +500,7 @@ fn faults_table(h: &mut String, m: &Model) {
                 esc(&f.fault),
                 esc(&f.host),
                 esc(&r.host),
-                sec(s)
+                fmt_s(s)
             ),
             _ => format!(
                 "After the {} of {}, no write was acknowledged by another host.",
@@ -518,14 +522,14 @@ fn faults_table(h: &mut String, m: &Model) {
                 fault_s,
                 ..
             }) => (
-                format!("{} s on {}", sec(r.at_s), esc(&r.host)),
-                format!("{} s", sec(r.at_s - fault_s)),
+                format!("{} s on {}", fmt_s(r.at_s), esc(&r.host)),
+                format!("{} s", fmt_s(r.at_s - fault_s)),
             ),
             _ => ("none".into(), "–".into()),
         };
         let ended = match (w.injected, w.end) {
             (false, _) => "injection failed".to_string(),
-            (true, Some(end)) => format!("{} (healed)", sec(end)),
+            (true, Some(end)) => format!("{} (healed)", fmt_s(end)),
             (true, None) => "never healed".to_string(),
         };
         let _ = writeln!(
@@ -534,7 +538,7 @@ fn faults_table(h: &mut String, m: &Model) {
              <td class=\"n\"><b>{time}</b></td></tr>",
             esc(&w.fault),
             esc(&w.host),
-            sec(w.start)
+            fmt_s(w.start)
         );
     }
     h.push_str("</table></section>\n");
@@ -564,14 +568,14 @@ fn steps_table(h: &mut String, m: &Model, failures: &[(usize, String)]) {
         } else if s.outcome == Outcome::Fail && !s.detail.is_empty() {
             let _ = write!(outcome, "<pre>{}</pre>", esc(&s.detail));
         }
-        let duration = s.duration.map(sec).unwrap_or_else(|| "–".into());
+        let duration = s.duration.map(fmt_s).unwrap_or_else(|| "–".into());
         let _ = writeln!(
             h,
             "<tr class=\"{class}\"><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{duration}</td><td>{outcome}</td></tr>",
             s.number,
             esc(&s.title),
-            sec(s.start)
+            fmt_s(s.start)
         );
     }
     h.push_str("</table></section>\n");
@@ -605,7 +609,7 @@ fn checks_table(h: &mut String, m: &Model) {
             "<tr class=\"{0}\"><td class=\"n\">{1}</td><td>{2}</td>\
              <td><span class=\"{0}\">{verdict}</span>{reasons}</td></tr>",
             c.verdict.class(),
-            sec(c.at),
+            fmt_s(c.at),
             esc(&c.name)
         );
     }

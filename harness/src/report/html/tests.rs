@@ -5,6 +5,7 @@
 
 use serde_json::{json, Value};
 
+use super::timeline::{bin_width, nice_step};
 use super::*;
 use crate::history::Process;
 
@@ -391,8 +392,11 @@ fn an_empty_history_renders() {
 }
 
 #[test]
-fn rendering_is_deterministic() {
+fn rendering_is_deterministic_and_self_contained() {
     let a = render(&input(failover_run(1.0), false));
+    for external in ["http", "<script", "<link", "@import", "url("] {
+        assert!(!a.contains(external), "{external}");
+    }
     assert_eq!(a, render(&input(failover_run(1.0), false)));
 }
 

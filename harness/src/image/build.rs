@@ -1,4 +1,4 @@
-//! Node images: the base image and the emulated Cloudberry image built on it.
+//! Building images: the Debian base and the emulated node image.
 //!
 //! The base is the first of: a local `debian:trixie-slim`, a local [`BASE_TAG`], a pull of
 //! `debian:trixie-slim`, a `debootstrap --variant=minbase trixie` imported through the Docker API.
@@ -16,6 +16,7 @@ use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuil
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
+use super::error::{io, ImageError};
 use crate::docker::{is_not_found, DockerError, Engine};
 
 /// Tag of the base image made by debootstrap.
@@ -24,57 +25,6 @@ pub const BASE_TAG: &str = "cbharness/base:trixie";
 pub const UPSTREAM_BASE: &str = "debian:trixie-slim";
 /// Repository of the emulated node image; the tag is the context hash.
 pub const EMULATED_REPO: &str = "cbharness/emulated";
-
-/// Errors while finding or building images.
-#[derive(Debug, thiserror::Error)]
-pub enum ImageError {
-    /// A Docker call failed.
-    #[error(transparent)]
-    Docker(#[from] DockerError),
-    /// No base image could be found or made.
-    #[error(
-        "failed to get a Debian trixie base image: none of `{UPSTREAM_BASE}` or `{BASE_TAG}` is \
-         local, pulling failed, and debootstrap could not make one ({reason}); install it with \
-         `apt-get install -y debootstrap` and run as root, or load a base image with \
-         `docker load`/`docker tag <image> {BASE_TAG}`"
-    )]
-    NoBase {
-        /// Why debootstrap did not work.
-        reason: String,
-    },
-    /// The image build failed.
-    #[error("failed to build {tag} from {context}: {message} (full build log: {log})")]
-    Build {
-        /// Target tag.
-        tag: String,
-        /// Build context directory.
-        context: PathBuf,
-        /// The builder's error.
-        message: String,
-        /// Where the whole build output is.
-        log: PathBuf,
-    },
-    /// A user-named image does not exist.
-    #[error(
-        "failed to find image `{0}` in the local Docker engine; build it first (for the emulated \
-         image: `cargo run -p cbharness -- image build`) or check the name"
-    )]
-    Missing(String),
-    /// Local file trouble (context, lock, logs).
-    #[error("failed to {what}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ImageError {
-    let what = what.into();
-    move |source| ImageError::Io { what, source }
-}
 
 /// Where the emulated image's build context lives in this repository.
 pub fn emulated_context() -> PathBuf {

@@ -1,0 +1,22 @@
+//! Node images: the base image, the emulated Cloudberry image built on it, and the node contract
+//! that every node image must satisfy.
+//!
+//! [`resolve`] picks the image a run uses (a named one, else the emulated one, built when its
+//! context changed); [`check`] verifies an image against the node contract of `images/README.md`
+//! and returns a [`ContractReport`].
+
+mod build;
+mod check;
+mod contract;
+mod error;
+
+// The cross-process lock is for any module that builds shared things once (crate::image::lock).
+#[allow(unused_imports)]
+pub(crate) use build::lock;
+pub use build::{
+    emulated_context, ensure_base, ensure_emulated, exists, resolve, BASE_TAG, EMULATED_REPO,
+    UPSTREAM_BASE,
+};
+pub use check::{check, ContractCheck, DEFAULT_READY_TIMEOUT};
+pub use contract::{Check, ContractReport, Status};
+pub use error::ImageError;
