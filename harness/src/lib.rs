@@ -7,6 +7,7 @@
 //! [`report`] bundle. See `ARCHITECTURE.md` at the repository root for the map.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod checker;
 pub mod client;
 pub mod cluster;

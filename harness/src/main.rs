@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use cbharness::scenario::{self, RunEvent, RunOptions, Scenario, StepOutcome};
-use cbharness::{cluster, docker, image};
+use cbharness::{bench, cluster, docker, image};
 
 /// Chaos and integration tests of Apache Cloudberry coordinator failover in Docker.
 #[derive(Parser)]
@@ -43,6 +43,21 @@ enum Command {
         /// Also remove objects of runs that are still alive.
         #[arg(long)]
         all: bool,
+    },
+    /// Measure: seed scenarios end to end, bring-up, failover, the baseline script, memory.
+    Bench {
+        /// Runs per measurement.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Scenario files to time (default: the two seed scenarios).
+        #[arg(long = "scenario")]
+        scenarios: Vec<PathBuf>,
+        /// Skip the baseline script (bench/baseline.sh).
+        #[arg(long)]
+        no_baseline: bool,
+        /// Node image to use instead of the emulated one (also `CBH_IMAGE`).
+        #[arg(long, env = "CBH_IMAGE")]
+        image: Option<String>,
     },
     /// Node images.
     Image {
@@ -131,6 +146,40 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
                 options.snapshots_dir = dir;
             }
             run(&scenario, &options).await
+        }
+        Command::Bench {
+            runs,
+            mut scenarios,
+            no_baseline,
+            image,
+        } => {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            if scenarios.is_empty() {
+                scenarios = [
+                    "restore-coordinator-mirroring.toml",
+                    "restore-original-hosts.toml",
+                ]
+                .iter()
+                .map(|f| root.join("scenarios").join(f))
+                .collect();
+            }
+            let options = bench::BenchOptions {
+                runs,
+                scenarios,
+                baseline: (!no_baseline).then(|| root.join("bench/baseline.sh")),
+                image,
+            };
+            println!(
+                "cbh bench: {runs} runs each, {} cores",
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(0)
+            );
+            let figures = bench::bench(&options, &mut |line| println!("  {line}"))
+                .await
+                .map_err(|e| setup(Box::new(e)))?;
+            print!("{}", bench::table(&figures));
+            Ok(())
         }
         Command::Gc { all } => {
             let engine = docker::Engine::connect()

@@ -127,6 +127,8 @@ pub struct RunOutcome {
     pub bringup_time: Duration,
     /// Time of the steps.
     pub steps_time: Duration,
+    /// The history of the run.
+    pub events: Vec<crate::history::Event>,
 }
 
 /// Errors that stop a run before its steps: bad setup, not a failed assertion.
@@ -315,6 +317,7 @@ pub async fn run(
         image_time,
         bringup_time,
         steps_time,
+        events,
     })
 }
 

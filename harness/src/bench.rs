@@ -1,0 +1,369 @@
+//! `cbh bench`: how fast the harness is, measured, against a bare script doing the same.
+//!
+//! Figures are medians over several runs of each seed scenario end to end (with their image,
+//! bring-up and steps times and the failover time read from the history), the baseline script
+//! `bench/baseline.sh` (the same procedure with raw PostgreSQL and `docker exec`), their ratio,
+//! the warm image check, and the peak memory of a cluster (sum of its containers, sampled every
+//! second). Speed is measured here, never asserted by a timed test.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::docker::{owner_id, Engine, LABEL_OWNER};
+use crate::history::{Event, Kind};
+use crate::image;
+use crate::scenario::{run, RunOptions, Scenario};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Runs per measurement. Default 3.
+    pub runs: usize,
+    /// Scenario files to time end to end.
+    pub scenarios: Vec<PathBuf>,
+    /// The baseline script; `None` skips it.
+    pub baseline: Option<PathBuf>,
+    /// Node image; default the emulated image.
+    pub image: Option<String>,
+}
+
+/// One measured quantity.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    /// What was measured.
+    pub name: String,
+    /// Every sample, in seconds (or MiB for memory).
+    pub samples: Vec<f64>,
+    /// Unit shown after the numbers.
+    pub unit: &'static str,
+}
+
+impl Figure {
+    fn new(name: impl Into<String>, unit: &'static str) -> Figure {
+        Figure {
+            name: name.into(),
+            samples: Vec::new(),
+            unit,
+        }
+    }
+
+    /// The median sample.
+    pub fn median(&self) -> Option<f64> {
+        let mut s = self.samples.clone();
+        s.sort_by(f64::total_cmp);
+        match s.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(s[n / 2]),
+            n => Some((s[n / 2 - 1] + s[n / 2]) / 2.0),
+        }
+    }
+}
+
+/// Errors of a bench run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Setup failed (Docker, image, scenario file).
+    #[error("failed to set up the bench: {0}")]
+    Setup(String),
+    /// A measured run failed: its figure would be meaningless.
+    #[error("failed to complete a measured run of {what}: {message}")]
+    RunFailed {
+        /// The scenario or script.
+        what: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Seconds from the first crash fault to the end of the activation that followed it.
+pub fn failover_seconds(events: &[Event]) -> Option<f64> {
+    let fault = events
+        .iter()
+        .find(|e| e.op == "fault" && e.kind == Kind::Invoke)?;
+    let activated = events.iter().find(|e| {
+        e.index > fault.index
+            && e.op == "step"
+            && e.kind == Kind::Ok
+            && e.value["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("gpactivatestandby"))
+    })?;
+    Some((activated.time_ms - fault.time_ms) / 1000.0)
+}
+
+/// Runs the bench, calling `progress` with a line per finished run, and returns the figures.
+pub async fn bench(
+    options: &BenchOptions,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<Vec<Figure>, BenchError> {
+    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
+    let engine = Engine::connect().await.map_err(|e| setup(&e))?;
+    let image = image::resolve(&engine, options.image.as_deref())
+        .await
+        .map_err(|e| setup(&e))?;
+    let mut figures = Vec::new();
+
+    let mut warm = Figure::new("warm image check", "s");
+    for _ in 0..options.runs.max(1) * 3 {
+        let started = Instant::now();
+        image::resolve(&engine, options.image.as_deref())
+            .await
+            .map_err(|e| setup(&e))?;
+        warm.samples.push(started.elapsed().as_secs_f64());
+    }
+    figures.push(warm);
+
+    let mut bringup = Figure::new("bring-up to standby sync", "s");
+    let mut memory = Figure::new("peak memory of a cluster", "MiB");
+    let mut e2e_last = None;
+    for path in &options.scenarios {
+        let scenario = Scenario::load(path).map_err(|e| setup(&e))?;
+        let mut e2e = Figure::new(format!("{} end to end", scenario.name), "s");
+        let mut failover = Figure::new(
+            format!("{} failover (crash to activated)", scenario.name),
+            "s",
+        );
+        for i in 0..options.runs {
+            let run_options = RunOptions {
+                image: Some(image.clone()),
+                ..RunOptions::default()
+            };
+            let sampler = MemorySampler::start(engine.clone());
+            let started = Instant::now();
+            let outcome = run(&scenario, &run_options, &mut |_| {})
+                .await
+                .map_err(|e| BenchError::RunFailed {
+                    what: scenario.name.clone(),
+                    message: e.to_string(),
+                })?;
+            let total = started.elapsed().as_secs_f64();
+            memory.samples.push(sampler.stop().await);
+            if !outcome.passed {
+                return Err(BenchError::RunFailed {
+                    what: scenario.name.clone(),
+                    message: format!("{:?} (bundle {:?})", outcome.failures, outcome.bundle),
+                });
+            }
+            e2e.samples.push(total);
+            bringup.samples.push(outcome.bringup_time.as_secs_f64());
+            failover.samples.extend(failover_seconds(&outcome.events));
+            progress(&format!(
+                "{} run {}/{}: {total:.1}s (bring-up {:.1}s, steps {:.1}s)",
+                scenario.name,
+                i + 1,
+                options.runs,
+                outcome.bringup_time.as_secs_f64(),
+                outcome.steps_time.as_secs_f64()
+            ));
+        }
+        e2e_last = Some(e2e.clone());
+        figures.push(e2e);
+        if !failover.samples.is_empty() {
+            figures.push(failover);
+        }
+    }
+    figures.push(bringup);
+
+    if let Some(script) = &options.baseline {
+        let mut baseline = Figure::new("baseline script (raw PostgreSQL, docker exec)", "s");
+        for i in 0..options.runs {
+            let seconds = run_baseline(script, &image).await?;
+            progress(&format!(
+                "baseline run {}/{}: {seconds:.1}s",
+                i + 1,
+                options.runs
+            ));
+            baseline.samples.push(seconds);
+        }
+        if let (Some(h), Some(b)) = (
+            e2e_last.as_ref().and_then(Figure::median),
+            baseline.median(),
+        ) {
+            let mut ratio = Figure::new(
+                format!(
+                    "ratio {} / baseline",
+                    e2e_last.as_ref().map(|f| f.name.as_str()).unwrap_or("")
+                ),
+                "x",
+            );
+            ratio.samples.push(h / b);
+            figures.push(baseline);
+            figures.push(ratio);
+        } else {
+            figures.push(baseline);
+        }
+    }
+    figures.push(memory);
+    Ok(figures)
+}
+
+async fn run_baseline(script: &Path, image: &str) -> Result<f64, BenchError> {
+    let failed = |message: String| BenchError::RunFailed {
+        what: "baseline".into(),
+        message,
+    };
+    let output = tokio::process::Command::new("bash")
+        .arg(script)
+        .arg(image)
+        .output()
+        .await
+        .map_err(|e| failed(format!("cannot run {}: {e}", script.display())))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(failed(format!(
+            "{} exited {}: {}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("baseline ")?.trim().parse().ok())
+        .ok_or_else(|| failed(format!("no `baseline <seconds>` line in: {stdout}")))
+}
+
+/// Samples the memory of this process's containers every second; the peak sum is the answer.
+struct MemorySampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<f64>,
+}
+
+impl MemorySampler {
+    fn start(engine: Engine) -> MemorySampler {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut peak = 0.0f64;
+            let label = format!("{LABEL_OWNER}={}", owner_id());
+            loop {
+                peak = peak.max(cluster_memory_mib(&engine, &label).await);
+                tokio::select! {
+                    _ = &mut stopped => return peak,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        });
+        MemorySampler { stop, task }
+    }
+
+    async fn stop(self) -> f64 {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or(0.0)
+    }
+}
+
+/// Sum of the memory in use by the containers carrying `label`, without the reclaimable page
+/// cache (as `docker stats` shows it), in MiB.
+async fn cluster_memory_mib(engine: &Engine, label: &str) -> f64 {
+    use futures_util::StreamExt;
+    let Ok(containers) = engine.containers_with_label(label).await else {
+        return 0.0;
+    };
+    let mut total = 0u64;
+    for (id, _) in containers {
+        let options = bollard::query_parameters::StatsOptionsBuilder::new()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        let mut stream = engine.api().stats(&id, Some(options));
+        if let Some(Ok(stats)) = stream.next().await {
+            if let Some(m) = stats.memory_stats {
+                let cache = m
+                    .stats
+                    .as_ref()
+                    .and_then(|s| {
+                        s.get("total_inactive_file")
+                            .or_else(|| s.get("inactive_file"))
+                    })
+                    .copied()
+                    .unwrap_or(0);
+                total += m.usage.unwrap_or(0).saturating_sub(cache);
+            }
+        }
+    }
+    total as f64 / (1024.0 * 1024.0)
+}
+
+/// The figures as an aligned table.
+pub fn table(figures: &[Figure]) -> String {
+    let width = figures.iter().map(|f| f.name.len()).max().unwrap_or(10);
+    let mut text = format!(
+        "{:<width$}  {:>9} {:>9} {:>9}  runs\n",
+        "what", "median", "min", "max"
+    );
+    for f in figures {
+        let min = f.samples.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = f.samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let show = |v: f64| {
+            if v.is_finite() {
+                format!("{v:.2}{}", f.unit)
+            } else {
+                "-".into()
+            }
+        };
+        text.push_str(&format!(
+            "{:<width$}  {:>9} {:>9} {:>9}  {}\n",
+            f.name,
+            f.median().map(show).unwrap_or_else(|| "-".into()),
+            show(min),
+            show(max),
+            f.samples.len()
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{History, Process};
+    use serde_json::json;
+
+    #[test]
+    fn the_median_of_odd_and_even_samples() {
+        let f = |s: &[f64]| {
+            Figure {
+                name: "x".into(),
+                samples: s.to_vec(),
+                unit: "s",
+            }
+            .median()
+        };
+        assert_eq!(f(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(f(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(f(&[]), None);
+    }
+
+    #[test]
+    fn failover_runs_from_the_crash_to_the_end_of_the_activation() {
+        let h = History::new();
+        h.record(
+            Process::Runner,
+            Kind::Ok,
+            "step",
+            json!({"title": "gpactivatestandby early"}),
+        );
+        h.record(
+            Process::Nemesis,
+            Kind::Invoke,
+            "fault",
+            json!({"fault": "crash"}),
+        );
+        h.record(
+            Process::Runner,
+            Kind::Ok,
+            "step",
+            json!({"title": "fault crash cdw"}),
+        );
+        h.record(
+            Process::Runner,
+            Kind::Ok,
+            "step",
+            json!({"title": "gpactivatestandby -d x on scdw"}),
+        );
+        let events = h.events();
+        let expected = (events[3].time_ms - events[1].time_ms) / 1000.0;
+        assert_eq!(failover_seconds(&events), Some(expected));
+        assert_eq!(failover_seconds(&events[..3]), None);
+    }
+}
