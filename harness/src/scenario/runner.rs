@@ -282,6 +282,19 @@ pub async fn run(
         summary.push_str(&format!("\nstep {step}: {message}\n"));
     }
     bundle.write("summary.txt", summary);
+    if interrupted {
+        failures.push((0, "interrupted by a signal".into()));
+    }
+    let report = crate::report::ReportInput {
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        run_id: run_id.clone(),
+        image: image.clone(),
+        passed,
+        failures: failures.clone(),
+        events: events.clone(),
+    };
+    bundle.write("report.html", crate::report::render_html(&report));
     if !passed {
         cluster.collect_logs(&bundle.dir().join("hosts")).await;
     }
