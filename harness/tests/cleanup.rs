@@ -70,7 +70,10 @@ async fn a_failed_assertion_leaves_nothing_but_a_readable_bundle() {
     );
     assert!(bundle.join("timeline.json").is_file());
     let report = std::fs::read_to_string(bundle.join("report.html")).unwrap();
-    assert!(report.contains("FAIL") && report.contains("expected `2`"), "report.html shows the failure");
+    assert!(
+        report.contains("FAIL") && report.contains("expected `2`"),
+        "report.html shows the failure"
+    );
     assert!(bundle.join("steps/02-gpstate-f/gpstate.raw.txt").is_file());
     assert!(bundle.join("steps/02-gpstate-f/01-command.txt").is_file());
     assert!(bundle.join("bringup/commands.json").is_file());
