@@ -50,7 +50,11 @@ async fn recorded(
     let value = json!({"fault": kind, "host": host});
     history.record(Process::Nemesis, Kind::Invoke, op, value.clone());
     let result = action.await;
-    let kind = if result.is_ok() { Kind::Info } else { Kind::Fail };
+    let kind = if result.is_ok() {
+        Kind::Info
+    } else {
+        Kind::Fail
+    };
     history.record(Process::Nemesis, kind, op, value);
     result
 }

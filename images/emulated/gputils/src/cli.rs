@@ -57,6 +57,25 @@ impl Parsed {
     }
 }
 
+/// Parse `args` for `prog` as its optparse does: a bad option prints the usage error on stderr
+/// and the utility exits 2 (the `Err` value).
+pub fn parse_or_usage(prog: &str, spec: &[Opt], args: &[String]) -> Result<Parsed, i32> {
+    parse(spec, args).map_err(|e| {
+        eprintln!("Usage: {prog} [options]\n\n{prog}: error: {e}");
+        2
+    })
+}
+
+/// Logger settings from the common options: `-l DIR`, `-q`, and `verbose_flag` (`-v` or `-D`).
+pub fn log_options(opts: &Parsed, verbose_flag: &str) -> crate::log::Options {
+    crate::log::Options {
+        dir: opts.value("l").map(Into::into),
+        verbose: opts.has(verbose_flag),
+        quiet: opts.has("q"),
+        no_file: false,
+    }
+}
+
 /// Parse `args` against `spec`. The error is optparse's message, without the program name.
 pub fn parse(spec: &[Opt], args: &[String]) -> Result<Parsed, String> {
     let find = |name: &str| spec.iter().find(|o| o.names.contains(&name));

@@ -39,12 +39,9 @@ pub fn main(args: Vec<String>) -> i32 {
             ..log::Options::default()
         },
     );
-    let opts = match cli::parse(SPEC, &args) {
+    let opts = match cli::parse_or_usage("gpactivatestandby", SPEC, &args) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("Usage: gpactivatestandby [options]\n\ngpactivatestandby: error: {e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let datadir = match opts.value("d") {
         Some(d) => d.to_string(),

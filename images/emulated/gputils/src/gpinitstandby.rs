@@ -49,12 +49,9 @@ enum Stage {
 /// Entry point.
 pub fn main(args: Vec<String>) -> i32 {
     log::init("gpinitstandby", log::Options::default());
-    let opts = match cli::parse(SPEC, &args) {
+    let opts = match cli::parse_or_usage("gpinitstandby", SPEC, &args) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("Usage: gpinitstandby [options]\n\ngpinitstandby: error: {e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     if let Some(dir) = opts.value("l") {
         if !std::path::Path::new(dir).exists() {
@@ -62,12 +59,7 @@ pub fn main(args: Vec<String>) -> i32 {
             return 2;
         }
     }
-    log::set_options(log::Options {
-        dir: opts.value("l").map(Into::into),
-        verbose: opts.has("D"),
-        quiet: opts.has("q"),
-        no_file: false,
-    });
+    log::set_options(cli::log_options(&opts, "D"));
     let checks = [
         (
             opts.has("s") && opts.has("n"),

@@ -34,12 +34,7 @@ pub fn main(args: Vec<String>) -> i32 {
             return 2;
         }
     };
-    log::set_options(log::Options {
-        dir: opts.value("l").map(Into::into),
-        verbose: opts.has("D"),
-        quiet: opts.has("q"),
-        no_file: false,
-    });
+    log::set_options(cli::log_options(&opts, "D"));
     match run(&opts) {
         Ok(()) => 0,
         Err(e) => {

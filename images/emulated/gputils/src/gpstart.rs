@@ -37,19 +37,11 @@ const SPEC: &[Opt] = &[
 /// Entry point.
 pub fn main(args: Vec<String>) -> i32 {
     log::init("gpstart", log::Options::default());
-    let opts = match cli::parse(SPEC, &args) {
+    let opts = match cli::parse_or_usage("gpstart", SPEC, &args) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("Usage: gpstart [options]\n\ngpstart: error: {e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
-    log::set_options(log::Options {
-        dir: opts.value("l").map(Into::into),
-        verbose: opts.has("v"),
-        quiet: opts.has("q"),
-        no_file: false,
-    });
+    log::set_options(cli::log_options(&opts, "v"));
     log::info(format!("Starting gpstart with args: {}", args.join(" ")));
     match run(&opts) {
         Ok(code) => code,

@@ -44,19 +44,11 @@ const DASHES_61: &str = "-------------------------------------------------------
 /// Entry point.
 pub fn main(args: Vec<String>) -> i32 {
     log::init("gpstate", log::Options::default());
-    let opts = match cli::parse(SPEC, &args) {
+    let opts = match cli::parse_or_usage("gpstate", SPEC, &args) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("Usage: gpstate [options]\n\ngpstate: error: {e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
-    log::set_options(log::Options {
-        dir: opts.value("l").map(Into::into),
-        verbose: opts.has("v"),
-        quiet: opts.has("q"),
-        no_file: false,
-    });
+    log::set_options(cli::log_options(&opts, "v"));
     log::info(format!("Starting gpstate with args: {}", args.join(" ")));
     let outputs = ["b", "f", "s", "m", "e", "Q", "p", "i", "c", "x"];
     if outputs.iter().filter(|k| opts.has(k)).count() > 1 {

@@ -40,19 +40,11 @@ const SPEC: &[Opt] = &[
 /// Entry point.
 pub fn main(args: Vec<String>) -> i32 {
     log::init("gpstop", log::Options::default());
-    let opts = match cli::parse(SPEC, &args) {
+    let opts = match cli::parse_or_usage("gpstop", SPEC, &args) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("Usage: gpstop [options]\n\ngpstop: error: {e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
-    log::set_options(log::Options {
-        dir: opts.value("l").map(Into::into),
-        verbose: opts.has("v"),
-        quiet: opts.has("q"),
-        no_file: false,
-    });
+    log::set_options(cli::log_options(&opts, "v"));
     if let Some(m) = opts
         .value("M")
         .filter(|m| !["smart", "fast", "immediate"].contains(m))
