@@ -6,7 +6,6 @@
 //! `.config/nextest.toml` counts them in the `clusters` test group.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::time::Duration;
 
 use bollard::query_parameters::{BuildImageOptionsBuilder, RemoveImageOptionsBuilder};
@@ -33,23 +32,11 @@ const ALL: [&str; 15] = [
     "ps",
 ];
 
-/// Holds a cross-process lock: at most one contract container of these tests at a time.
-struct OneAtATime(#[allow(dead_code)] File);
-
-async fn one_at_a_time() -> OneAtATime {
-    let path = std::env::temp_dir().join("cbharness-image-contract-test.lock");
-    tokio::task::spawn_blocking(move || {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .expect("open the test lock");
-        file.lock().expect("take the test lock");
-        OneAtATime(file)
-    })
-    .await
-    .expect("the lock task does not panic")
+/// At most one contract container of these tests at a time, across test processes.
+async fn one_at_a_time() -> image::LockGuard {
+    image::lock("image-contract-test")
+        .await
+        .expect("take the test lock")
 }
 
 async fn engine() -> Engine {

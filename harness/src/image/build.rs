@@ -318,10 +318,12 @@ fn context_tar(files: &[ContextFile]) -> Result<Vec<u8>, ImageError> {
 }
 
 /// Holds an exclusive cross-process lock until dropped.
-pub(crate) struct LockGuard(#[allow(dead_code)] File);
+pub struct LockGuard(#[allow(dead_code)] File);
 
-/// Takes the cross-process lock `name` (a file in the temp dir), waiting for it.
-pub(crate) async fn lock(name: &str) -> Result<LockGuard, ImageError> {
+/// Takes the cross-process lock `name` (a file in the temp dir), waiting for it. nextest runs
+/// every test in its own process, so work shared between tests (an image build, a container
+/// budget) is serialized with this, never with an in-process static.
+pub async fn lock(name: &str) -> Result<LockGuard, ImageError> {
     let path = std::env::temp_dir().join(format!("cbharness-{name}.lock"));
     tokio::task::spawn_blocking(move || {
         let file = File::options()

@@ -10,13 +10,11 @@ mod check;
 mod contract;
 mod error;
 
-// The cross-process lock is for any module that builds shared things once (crate::image::lock).
-#[allow(unused_imports)]
-pub(crate) use build::lock;
 pub use build::{
     emulated_context, ensure_base, ensure_emulated, exists, resolve, BASE_TAG, EMULATED_REPO,
     UPSTREAM_BASE,
 };
+pub use build::{lock, LockGuard};
 pub use check::{check, ContractCheck, DEFAULT_READY_TIMEOUT};
 pub use contract::{Check, ContractReport, Status};
 pub use error::ImageError;
