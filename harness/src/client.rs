@@ -45,11 +45,11 @@ pub async fn connect(
     host: &str,
     db: &str,
 ) -> Result<tokio_postgres::Client, ClientError> {
-    let address = cluster.address(host).await?;
+    let (address, port) = cluster.endpoint(host).await?;
     let mut config = tokio_postgres::Config::new();
     config
         .host(&address)
-        .port(cluster.topology().coordinator_port)
+        .port(port)
         .user(GPADMIN)
         .dbname(db)
         .application_name("cbharness")

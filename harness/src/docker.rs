@@ -46,6 +46,44 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
+    /// The engine stopped answering in the middle of a run (it was stopped, restarted, or its
+    /// socket went away).
+    #[error(
+        "lost the Docker engine while trying to {what}; when it is back, `cbh gc` removes \
+         whatever this run left behind"
+    )]
+    Lost {
+        /// What the harness was doing, in the words of "trying to ...".
+        what: String,
+        /// The cause.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The engine's disk is full.
+    #[error(
+        "failed to {what}: the Docker engine's disk is full; free space (`cbh gc --all`, \
+         `docker system prune`) and run again"
+    )]
+    DiskFull {
+        /// What the harness was doing.
+        what: String,
+        /// The cause.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// A port to publish is taken on the host.
+    #[error(
+        "failed to {what}: a port it publishes on 127.0.0.1 is already in use on this machine; \
+         free it, choose another with `--publish-port`, or leave `--publish-port` out so Docker \
+         picks free ports"
+    )]
+    PortClash {
+        /// What the harness was doing.
+        what: String,
+        /// The cause.
+        #[source]
+        source: bollard::errors::Error,
+    },
     /// An `exec` in a node did not finish within its deadline.
     #[error("failed to finish `{command}` on {container} within {timeout:?}")]
     ExecTimeout {
@@ -61,8 +99,47 @@ pub enum DockerError {
 impl DockerError {
     pub(crate) fn api(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Self {
         let what = what.into();
-        move |source| DockerError::Api { what, source }
+        move |source| DockerError::classify(what, source)
     }
+
+    /// Sorts a failed API call into what a person must do about it: an engine that went away,
+    /// a full disk, or anything else.
+    pub fn classify(what: String, source: bollard::errors::Error) -> DockerError {
+        use bollard::errors::Error as E;
+        match &source {
+            E::DockerResponseServerError { message, .. } if is_disk_full(message) => {
+                DockerError::DiskFull { what, source }
+            }
+            E::DockerStreamError { error } if is_disk_full(error) => {
+                DockerError::DiskFull { what, source }
+            }
+            E::DockerResponseServerError { message, .. }
+                if message.contains("port is already allocated")
+                    || message.contains("address already in use") =>
+            {
+                DockerError::PortClash { what, source }
+            }
+            // Transport failures: the engine answered once (connect pings it) and now does not.
+            E::HyperLegacyError { .. }
+            | E::HyperResponseError { .. }
+            | E::IOError { .. }
+            | E::SocketNotFoundError(_)
+            | E::RequestTimeoutError => DockerError::Lost { what, source },
+            _ => DockerError::Api { what, source },
+        }
+    }
+
+    /// True when the engine went away (see [`DockerError::Lost`]).
+    pub fn is_lost(&self) -> bool {
+        matches!(self, DockerError::Lost { .. })
+    }
+}
+
+/// True when an engine message reports ENOSPC.
+pub(crate) fn is_disk_full(message: &str) -> bool {
+    message
+        .to_ascii_lowercase()
+        .contains("no space left on device")
 }
 
 /// The result of a command run in a node.
@@ -276,10 +353,10 @@ impl Engine {
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(source) => Err(DockerError::Api {
-                what: format!("remove container {id}"),
+            Err(source) => Err(DockerError::classify(
+                format!("remove container {id}"),
                 source,
-            }),
+            )),
         }
     }
 
@@ -288,10 +365,10 @@ impl Engine {
         match self.docker.remove_network(id).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(source) => Err(DockerError::Api {
-                what: format!("remove network {id}"),
+            Err(source) => Err(DockerError::classify(
+                format!("remove network {id}"),
                 source,
-            }),
+            )),
         }
     }
 
@@ -303,10 +380,10 @@ impl Engine {
         match self.docker.remove_volume(name, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(source) => Err(DockerError::Api {
-                what: format!("remove volume {name}"),
+            Err(source) => Err(DockerError::classify(
+                format!("remove volume {name}"),
                 source,
-            }),
+            )),
         }
     }
 }
@@ -350,6 +427,55 @@ fn process_start_ticks(pid: u32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_enospc_answer_is_a_full_disk_with_what_to_do() {
+        let source = bollard::errors::Error::DockerResponseServerError {
+            status_code: 500,
+            message: "write /var/lib/docker/tmp/x: no space left on device".into(),
+        };
+        let e = DockerError::classify("create container cbh-x-cdw".into(), source);
+        assert!(matches!(e, DockerError::DiskFull { .. }));
+        assert!(e.to_string().contains("disk is full"), "{e}");
+        assert!(e.to_string().contains("cbh gc --all"), "{e}");
+    }
+
+    #[test]
+    fn a_transport_failure_is_a_lost_engine_and_says_how_to_clean_up() {
+        let source = bollard::errors::Error::IOError {
+            err: std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe"),
+        };
+        let e = DockerError::classify("kill container cbh-x-cdw".into(), source);
+        assert!(e.is_lost());
+        assert_eq!(
+            e.to_string(),
+            "lost the Docker engine while trying to kill container cbh-x-cdw; when it is back, \
+             `cbh gc` removes whatever this run left behind"
+        );
+    }
+
+    #[test]
+    fn a_taken_port_is_a_port_clash_with_what_to_do() {
+        let source = bollard::errors::Error::DockerResponseServerError {
+            status_code: 500,
+            message: "driver failed programming external connectivity on endpoint x: failed to \
+                      bind host port 127.0.0.1:15432/tcp: address already in use"
+                .into(),
+        };
+        let e = DockerError::classify("start container x".into(), source);
+        assert!(matches!(e, DockerError::PortClash { .. }));
+        assert!(e.to_string().contains("--publish-port"), "{e}");
+    }
+
+    #[test]
+    fn an_engine_refusal_is_an_ordinary_api_error() {
+        let source = bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            message: "conflict".into(),
+        };
+        let e = DockerError::classify("start container x".into(), source);
+        assert!(matches!(e, DockerError::Api { .. }));
+    }
 
     #[test]
     fn this_process_is_its_own_live_owner() {

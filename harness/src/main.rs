@@ -37,6 +37,17 @@ enum Command {
         /// Snapshot folder.
         #[arg(long)]
         snapshots: Option<PathBuf>,
+        /// Seconds a node may take to become ready before the run fails.
+        #[arg(long, default_value_t = cluster::DEFAULT_READY_TIMEOUT.as_secs())]
+        ready_timeout: u64,
+        /// Publish the coordinator and standby hosts' port on 127.0.0.1 (for Docker Desktop,
+        /// whose host cannot route to container addresses); the nodes' network then has egress.
+        #[arg(long, env = "CBH_PUBLISH_LOCALHOST")]
+        publish_localhost: bool,
+        /// With --publish-localhost: publish the coordinator on this port and the standby on
+        /// the next (default: free ports chosen by Docker).
+        #[arg(long, requires = "publish_localhost")]
+        publish_port: Option<u16>,
     },
     /// Remove Docker objects left by killed runs (all cbharness objects with --all).
     Gc {
@@ -131,12 +142,21 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             keep_artifacts,
             artifacts,
             snapshots,
+            ready_timeout,
+            publish_localhost,
+            publish_port,
         } => {
             let scenario = Scenario::load(&scenario).map_err(|e| setup(Box::new(e)))?;
             let mut options = RunOptions {
                 image,
                 keep_cluster: keep,
                 keep_artifacts,
+                ready_timeout: std::time::Duration::from_secs(ready_timeout),
+                publish: if publish_localhost {
+                    cluster::Publish::Localhost(publish_port)
+                } else {
+                    cluster::Publish::Nothing
+                },
                 ..RunOptions::default()
             };
             if let Some(dir) = artifacts {
@@ -267,7 +287,7 @@ async fn run(scenario: &Scenario, options: &RunOptions) -> Result<(), CliError> 
             println!("cluster {run_id} kept running (remove it with `cbh gc --all`):");
             for (host, container, address) in nodes {
                 println!(
-                    "  {host:<6} docker exec -it -u gpadmin {container} bash -l   address {}",
+                    "  {host:<6} docker exec -it -u gpadmin {container} bash -l   postgres at {}",
                     address.unwrap_or_else(|| "-".into())
                 );
             }
@@ -284,13 +304,19 @@ async fn run(scenario: &Scenario, options: &RunOptions) -> Result<(), CliError> 
             if let Some(bundle) = &outcome.bundle {
                 println!("artifacts {}", bundle.display());
             }
+            if let Some(problem) = &outcome.bundle_problem {
+                eprintln!("warning: {problem}");
+            }
             if outcome.passed {
                 println!("PASS {}", scenario.name);
                 Ok(())
             } else {
                 println!("FAIL {}", scenario.name);
                 for (step, message) in &outcome.failures {
-                    println!("  step {step}: {message}");
+                    match step {
+                        0 => println!("  {message}"),
+                        _ => println!("  step {step}: {message}"),
+                    }
                 }
                 Err(CliError::Failed)
             }

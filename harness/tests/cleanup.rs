@@ -1,6 +1,7 @@
 //! Nothing is left running: after a pass, a failed assertion, a panic mid-scenario, SIGINT,
-//! SIGTERM, and SIGKILL followed by garbage collection, no container, network or volume of the
-//! run remains. Each test fails if one does.
+//! SIGTERM (to `cbh run`, and to a test process running a scenario in-process, as nextest sends
+//! on slow-timeout), and SIGKILL followed by garbage collection, no container, network or
+//! volume of the run remains. Each test fails if one does.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -214,4 +215,85 @@ async fn after_sigkill_gc_removes_the_dead_runs_objects() {
     assert!(report.containers >= containers, "{report}");
     assert_eq!(objects_of(&run_id).await, (0, 0, 0));
     let _ = std::fs::remove_dir_all(artifacts);
+}
+
+/// Not a test of its own: the body of the process the signal tests below start and signal.
+/// It runs the slow scenario in-process, as `tests/scenarios.rs` runs every scenario, and
+/// prints the run id once the cluster is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by the in-process signal tests, in a child process"]
+async fn child_runs_the_slow_scenario_in_process() {
+    let mut options = options();
+    if let Ok(dir) = std::env::var("CBH_TEST_ARTIFACTS") {
+        options.artifacts_root = dir.into();
+    }
+    let mut on_event = |event: RunEvent<'_>| {
+        if let RunEvent::ClusterUp { run_id, .. } = event {
+            println!("cluster-up {run_id}");
+        }
+    };
+    let result = run(&scenario("small-slow.toml"), &options, &mut on_event).await;
+    assert!(
+        matches!(result, Err(cbharness::scenario::RunError::Interrupted)),
+        "the run ends by the signal: {result:?}"
+    );
+}
+
+/// Starts this test binary running [`child_runs_the_slow_scenario_in_process`], signals it once
+/// its cluster is up, and checks that the test process removed the cluster before exiting.
+async fn signal_to_a_test_process_removes_everything(signal: i32, name: &str) {
+    let artifacts = artifacts_dir(name);
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_runs_the_slow_scenario_in_process",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("CBH_TEST_ARTIFACTS", &artifacts)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the test binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let wait = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            // libtest prints the test's name on the same line first.
+            if let Some((_, run_id)) = line.split_once("cluster-up ") {
+                return run_id.trim().to_string();
+            }
+        }
+        panic!("the child test ended before its cluster was up");
+    };
+    let run_id = tokio::time::timeout(Duration::from_secs(300), wait)
+        .await
+        .expect("the cluster comes up within 5 minutes");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    assert_ne!(objects_of(&run_id).await.0, 0, "the cluster exists");
+    let pid = child.id().expect("the child runs") as i32;
+    assert_eq!(send_signal(pid, signal), 0);
+    // nextest waits 10 s after SIGTERM before it sends SIGKILL: the cleanup must fit in that.
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the test process exits within nextest's 10 s grace period")
+        .unwrap();
+    assert!(
+        status.success(),
+        "the child saw its run end by the signal: {status:?}"
+    );
+    assert_eq!(objects_of(&run_id).await, (0, 0, 0));
+    let _ = std::fs::remove_dir_all(artifacts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_to_a_test_process_running_a_scenario_removes_the_cluster() {
+    signal_to_a_test_process_removes_everything(15, "test-sigterm").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_to_a_test_process_running_a_scenario_removes_the_cluster() {
+    signal_to_a_test_process_removes_everything(2, "test-sigint").await;
 }

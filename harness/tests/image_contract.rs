@@ -5,13 +5,13 @@
 //! Each test starts one container; they take a file lock so that one runs at a time, and
 //! `.config/nextest.toml` counts them in the `clusters` test group.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::query_parameters::{BuildImageOptionsBuilder, RemoveImageOptionsBuilder};
 use cbharness::docker::{owner_id, Engine, LABEL_OWNER};
 use cbharness::image::{self, ContractCheck, ContractReport, ImageError, Status};
-use futures_util::StreamExt;
+
+mod support;
+use support::{engine, remove_image};
 
 /// Every item of the contract, in report order.
 const ALL: [&str; 15] = [
@@ -39,12 +39,6 @@ async fn one_at_a_time() -> image::LockGuard {
         .expect("take the test lock")
 }
 
-async fn engine() -> Engine {
-    Engine::connect()
-        .await
-        .unwrap_or_else(|e| panic!("these tests need Docker: {e}"))
-}
-
 /// Containers of this process left behind by a check.
 async fn leftovers(engine: &Engine) -> Vec<String> {
     engine
@@ -63,41 +57,8 @@ async fn build_broken(engine: &Engine, base: &str, name: &str, cmd: &str) -> Str
     let dockerfile = format!(
         "# cbharness test: an image that lacks the node contract\nFROM {base}\nCMD {cmd}\n"
     );
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(dockerfile.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
-        .expect("pack the build context");
-    let context = tar.into_inner().expect("pack the build context");
-    let options = BuildImageOptionsBuilder::new()
-        .t(&tag)
-        .dockerfile("Dockerfile")
-        .rm(true)
-        .forcerm(true)
-        .labels(&HashMap::from([("cbharness.image", "broken-node-test")]))
-        .build();
-    let mut stream =
-        engine
-            .api()
-            .build_image(options, None, Some(bollard::body_full(context.into())));
-    while let Some(item) = stream.next().await {
-        let info = item.unwrap_or_else(|e| panic!("build {tag}: {e}"));
-        if let Some(message) = info.error_detail.and_then(|d| d.message) {
-            panic!("build {tag}: {message}");
-        }
-    }
+    support::build_image(engine, &tag, &dockerfile).await;
     tag
-}
-
-async fn remove_image(engine: &Engine, tag: &str) {
-    let options = RemoveImageOptionsBuilder::new().force(true).build();
-    engine
-        .api()
-        .remove_image(tag, Some(options), None)
-        .await
-        .unwrap_or_else(|e| panic!("remove image {tag}: {e}"));
 }
 
 /// Checks a broken image built from the base with `cmd`, then removes the image.

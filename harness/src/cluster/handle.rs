@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+    PortBinding,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, KillContainerOptionsBuilder};
 use futures_util::StreamExt;
@@ -28,12 +29,20 @@ pub enum ClusterError {
     #[error("failed to find host `{0}` in the cluster")]
     UnknownHost(String),
     /// A node did not become ready in time.
-    #[error("failed to see node {host} become ready within {timeout:?} (its entrypoint never created /run/cbh-node-ready; see its container log)")]
+    #[error(
+        "node {host} did not become ready within {timeout:?}: its entrypoint never created \
+         /run/cbh-node-ready (the image must satisfy the node contract: `cbh image check \
+         {image}`); the end of its container log:\n{log_tail}"
+    )]
     NotReady {
         /// The host.
         host: String,
+        /// The node image.
+        image: String,
         /// How long the harness waited.
         timeout: Duration,
+        /// The last lines of the container's log.
+        log_tail: String,
     },
     /// A bring-up command failed.
     #[error("failed to {what} on {host}: exit code {exit_code}\n{output}")]
@@ -78,6 +87,50 @@ pub struct ClusterSpec {
     pub run_id: String,
     /// Scenario name, for labels.
     pub scenario: String,
+    /// How long a node may take to become ready. Default [`DEFAULT_READY_TIMEOUT`].
+    pub ready_timeout: Duration,
+    /// Publish the coordinator candidates' port on the host's loopback (for hosts that cannot
+    /// route to container addresses, such as Docker Desktop). Default: nothing published.
+    pub publish: Publish,
+}
+
+/// Whether and where the coordinator port of the coordinator candidates (the coordinator and
+/// standby hosts) is published on 127.0.0.1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Publish {
+    /// Nothing published; nodes live on an internal network without egress (the default).
+    #[default]
+    Nothing,
+    /// Published on 127.0.0.1: on free ports chosen by Docker (`None`), or on the given port
+    /// for the coordinator and the next one for the standby.
+    Localhost(Option<u16>),
+}
+
+impl ClusterSpec {
+    /// A spec with the default readiness deadline and nothing published.
+    pub fn new(topology: Topology, image: String, run_id: String, scenario: String) -> Self {
+        ClusterSpec {
+            topology,
+            image,
+            run_id,
+            scenario,
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            publish: Publish::Nothing,
+        }
+    }
+
+    /// Hosts whose coordinator port is published, with the host port asked for (0: any).
+    fn published(&self) -> Vec<(String, u16)> {
+        let Publish::Localhost(first) = self.publish else {
+            return Vec::new();
+        };
+        let t = &self.topology;
+        std::iter::once(t.coordinator.clone())
+            .chain(t.standby.clone())
+            .enumerate()
+            .map(|(i, host)| (host, first.map(|p| p.saturating_add(i as u16)).unwrap_or(0)))
+            .collect()
+    }
 }
 
 /// A running cluster. Tear it down with [`Cluster::teardown`]; if it is dropped without that
@@ -92,8 +145,8 @@ pub struct Cluster {
     torn_down: bool,
 }
 
-/// How long a node may take to start its sshd and watcher.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a node may take to start its sshd and watcher, unless the spec says otherwise.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Cluster {
     /// Creates the network and the node containers, starts them in parallel and waits until
@@ -121,7 +174,8 @@ impl Cluster {
         match cluster.start_nodes().await {
             Ok(()) => Ok(cluster),
             Err(e) => {
-                cluster.teardown().await;
+                // The bring-up error is the one to report; a teardown error is logged.
+                let _ = cluster.teardown().await;
                 Err(e)
             }
         }
@@ -136,26 +190,83 @@ impl Cluster {
         ])
     }
 
+    /// Creates the cluster network with an explicit subnet, so that a host cut off by the
+    /// nemesis can come back with its own address (Docker only honours a requested address on
+    /// a network whose subnet was given). The subnet is the one Docker's pool hands out: a first
+    /// network is made to learn it, then made again with it; another engine client may take
+    /// the subnet in between, so that is retried.
+    async fn create_network(&self, internal: bool) -> Result<(), ClusterError> {
+        let api = self.engine.api();
+        let request = |ipam| NetworkCreateRequest {
+            name: self.network.clone(),
+            driver: Some("bridge".into()),
+            internal: Some(internal),
+            labels: Some(self.labels()),
+            ipam,
+            ..Default::default()
+        };
+        let what = format!("create network {}", self.network);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            api.create_network(request(None))
+                .await
+                .map_err(DockerError::api(what.clone()))?;
+            let config = api
+                .inspect_network(&self.network, None)
+                .await
+                .map_err(DockerError::api(format!(
+                    "inspect network {}",
+                    self.network
+                )))?
+                .ipam
+                .and_then(|i| i.config)
+                .unwrap_or_default();
+            self.engine.remove_network(&self.network).await?;
+            let ipam = bollard::models::Ipam {
+                config: Some(config),
+                ..Default::default()
+            };
+            match api.create_network(request(Some(ipam))).await {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt < 3 => {
+                    tracing::info!(error = %e, "the network's subnet was taken meanwhile; again")
+                }
+                Err(e) => return Err(DockerError::classify(what, e).into()),
+            }
+        }
+    }
+
     async fn start_nodes(&mut self) -> Result<(), ClusterError> {
         let api = self.engine.api();
         // Internal: nodes have no route out of the network; on Linux the harness still reaches
-        // them by container address.
-        api.create_network(NetworkCreateRequest {
-            name: self.network.clone(),
-            driver: Some("bridge".into()),
-            internal: Some(true),
-            labels: Some(self.labels()),
-            ..Default::default()
-        })
-        .await
-        .map_err(DockerError::api(format!("create network {}", self.network)))?;
+        // them by container address. Docker publishes no port of a node on an internal network,
+        // so the opt-in publishing needs an ordinary bridge.
+        let published = self.spec.published();
+        self.create_network(published.is_empty()).await?;
+        let port_key = format!("{}/tcp", self.spec.topology.coordinator_port);
         for (host, name) in &self.containers {
+            let publish = published.iter().find(|(h, _)| h == host).map(|(_, port)| {
+                HashMap::from([(
+                    port_key.clone(),
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: Some(if *port == 0 {
+                            String::new()
+                        } else {
+                            port.to_string()
+                        }),
+                    }]),
+                )])
+            });
             let body = ContainerCreateBody {
                 image: Some(self.spec.image.clone()),
                 hostname: Some(host.clone()),
                 labels: Some(self.labels()),
+                exposed_ports: publish.as_ref().map(|_| vec![port_key.clone()]),
                 host_config: Some(HostConfig {
                     network_mode: Some(self.network.clone()),
+                    port_bindings: publish,
                     // Docker's DNS has no upstream on an internal network, so the name of a
                     // stopped node takes 20 s to fail; a real site's DNS answers at once.
                     dns_options: Some(vec!["timeout:1".into(), "attempts:1".into()]),
@@ -333,6 +444,32 @@ impl Cluster {
             .ok_or_else(|| ClusterError::NoAddress(host.to_string()))
     }
 
+    /// Where the harness reaches `host`'s coordinator port: its published port on 127.0.0.1
+    /// when the spec publishes it, else its container address.
+    pub async fn endpoint(&self, host: &str) -> Result<(String, u16), ClusterError> {
+        let port = self.spec.topology.coordinator_port;
+        if !self.spec.published().iter().any(|(h, _)| h == host) {
+            return Ok((self.address(host).await?, port));
+        }
+        let container = self.container(host)?;
+        let info = self
+            .engine
+            .api()
+            .inspect_container(container, None)
+            .await
+            .map_err(DockerError::api(format!("inspect container {container}")))?;
+        info.network_settings
+            .and_then(|s| s.ports)
+            .and_then(|mut p| p.remove(&format!("{port}/tcp")))
+            .flatten()
+            .into_iter()
+            .flatten()
+            .filter(|b| b.host_ip.as_deref() == Some("127.0.0.1"))
+            .find_map(|b| b.host_port?.parse().ok())
+            .map(|p| ("127.0.0.1".to_string(), p))
+            .ok_or_else(|| ClusterError::NoAddress(host.to_string()))
+    }
+
     /// Sends SIGKILL to the whole container of `host`: a host crash.
     pub async fn kill(&self, host: &str) -> Result<(), ClusterError> {
         let container = self.container(host)?;
@@ -342,6 +479,93 @@ impl Cluster {
             .kill_container(container, Some(options))
             .await
             .map_err(DockerError::api(format!("kill container {container}")))?;
+        Ok(())
+    }
+
+    /// Stops the container of `host` as an orderly host shutdown would: SIGTERM to its init,
+    /// SIGKILL after `grace`.
+    pub async fn stop(&self, host: &str, grace: Duration) -> Result<(), ClusterError> {
+        let container = self.container(host)?;
+        let options = bollard::query_parameters::StopContainerOptionsBuilder::new()
+            .t(grace.as_secs() as i32)
+            .build();
+        self.engine
+            .api()
+            .stop_container(container, Some(options))
+            .await
+            .map_err(DockerError::api(format!("stop container {container}")))?;
+        Ok(())
+    }
+
+    /// Freezes every process of `host` (the cgroup freezer): the host neither answers nor
+    /// notices time passing.
+    pub async fn pause(&self, host: &str) -> Result<(), ClusterError> {
+        let container = self.container(host)?;
+        self.engine
+            .api()
+            .pause_container(container)
+            .await
+            .map_err(DockerError::api(format!("pause container {container}")))?;
+        Ok(())
+    }
+
+    /// Thaws a frozen host.
+    pub async fn unpause(&self, host: &str) -> Result<(), ClusterError> {
+        let container = self.container(host)?;
+        self.engine
+            .api()
+            .unpause_container(container)
+            .await
+            .map_err(DockerError::api(format!("unpause container {container}")))?;
+        Ok(())
+    }
+
+    /// Cuts `host` off the cluster network and returns the address it had, for
+    /// [`Cluster::reconnect`].
+    pub async fn disconnect(&self, host: &str) -> Result<String, ClusterError> {
+        let address = self.address(host).await?;
+        let container = self.container(host)?;
+        self.engine
+            .api()
+            .disconnect_network(
+                &self.network,
+                bollard::models::NetworkDisconnectRequest {
+                    container: container.to_string(),
+                    force: Some(true),
+                },
+            )
+            .await
+            .map_err(DockerError::api(format!(
+                "disconnect {container} from {}",
+                self.network
+            )))?;
+        Ok(address)
+    }
+
+    /// Puts `host` back on the cluster network with the same address and name.
+    pub async fn reconnect(&self, host: &str, address: &str) -> Result<(), ClusterError> {
+        let container = self.container(host)?;
+        self.engine
+            .api()
+            .connect_network(
+                &self.network,
+                bollard::models::NetworkConnectRequest {
+                    container: container.to_string(),
+                    endpoint_config: Some(EndpointSettings {
+                        aliases: Some(vec![host.to_string()]),
+                        ipam_config: Some(bollard::models::EndpointIpamConfig {
+                            ipv4_address: Some(address.to_string()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                },
+            )
+            .await
+            .map_err(DockerError::api(format!(
+                "reconnect {container} to {} as {address}",
+                self.network
+            )))?;
         Ok(())
     }
 
@@ -358,7 +582,8 @@ impl Cluster {
     }
 
     async fn wait_ready(&self, host: &str) -> Result<(), ClusterError> {
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let timeout = self.spec.ready_timeout;
+        let deadline = Instant::now() + timeout;
         let probe = vec![
             "test".to_string(),
             "-e".into(),
@@ -377,10 +602,18 @@ impl Cluster {
             if matches!(out, Ok(ref o) if o.success()) {
                 return Ok(());
             }
+            // An engine that went away will not come back within this wait.
+            if let Err(ClusterError::Docker(e)) = &out {
+                if e.is_lost() {
+                    return out.map(|_| ());
+                }
+            }
             if Instant::now() > deadline {
                 return Err(ClusterError::NotReady {
                     host: host.to_string(),
-                    timeout: READY_TIMEOUT,
+                    image: self.spec.image.clone(),
+                    timeout,
+                    log_tail: self.log_tail(host, 20).await,
                 });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -409,6 +642,31 @@ impl Cluster {
             }
         });
         futures_util::future::join_all(jobs).await;
+    }
+
+    /// The last `lines` lines of `host`'s container log, indented, for error messages.
+    async fn log_tail(&self, host: &str, lines: usize) -> String {
+        let Ok(container) = self.container(host) else {
+            return String::new();
+        };
+        let options = bollard::query_parameters::LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = self.engine.api().logs(container, Some(options));
+        let mut text = Vec::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            text.extend_from_slice(&chunk.into_bytes());
+        }
+        let text = String::from_utf8_lossy(&text);
+        if text.trim().is_empty() {
+            return "  (empty)".into();
+        }
+        text.lines()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     async fn container_log(&self, container: &str, to: &Path) {
@@ -451,22 +709,27 @@ impl Cluster {
         }
     }
 
-    /// Removes every container and the network. Errors are logged; whatever cannot be removed
-    /// now is left to `cbh gc`, which finds it by label.
-    pub async fn teardown(&mut self) {
+    /// Removes every container and the network. Whatever cannot be removed now is left to
+    /// `cbh gc`, which finds it by label; the first such error is returned so that the run
+    /// can say so.
+    pub async fn teardown(&mut self) -> Result<(), DockerError> {
         self.torn_down = true;
         let removals = self
             .containers
             .values()
             .map(|c| self.engine.remove_container(c));
+        let mut first = None;
         for result in futures_util::future::join_all(removals).await {
             if let Err(e) = result {
                 tracing::warn!(error = %e, "teardown: container not removed");
+                first.get_or_insert(e);
             }
         }
         if let Err(e) = self.engine.remove_network(&self.network).await {
             tracing::warn!(error = %e, "teardown: network not removed");
+            first.get_or_insert(e);
         }
+        first.map_or(Ok(()), Err)
     }
 }
 

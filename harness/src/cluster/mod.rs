@@ -8,6 +8,8 @@ mod handle;
 mod topology;
 
 pub use gc::{gc, remove_run, GcReport};
-pub use handle::{Cluster, ClusterError, ClusterSpec, CommandRecord};
+pub use handle::{
+    Cluster, ClusterError, ClusterSpec, CommandRecord, Publish, DEFAULT_READY_TIMEOUT,
+};
 pub(crate) use topology::env_prelude;
 pub use topology::{Topology, TopologyError, GPADMIN, GPHOME};

@@ -53,11 +53,7 @@ pub async fn exists(engine: &Engine, image: &str) -> Result<bool, ImageError> {
     match engine.api().inspect_image(image).await {
         Ok(_) => Ok(true),
         Err(e) if is_not_found(&e) => Ok(false),
-        Err(source) => Err(DockerError::Api {
-            what: format!("inspect image {image}"),
-            source,
-        }
-        .into()),
+        Err(source) => Err(DockerError::classify(format!("inspect image {image}"), source).into()),
     }
 }
 
@@ -97,11 +93,19 @@ pub async fn ensure_emulated(engine: &Engine, context: &Path) -> Result<String, 
     let mut stream = engine
         .api()
         .build_image(options, None, Some(bollard::body_full(body.into())));
-    let fail = |message: String| ImageError::Build {
-        tag: tag.clone(),
-        context: context.to_path_buf(),
-        message,
-        log: log_path.clone(),
+    let fail = |mut message: String| {
+        if crate::docker::is_disk_full(&message) {
+            message.push_str(
+                "; the Docker engine's disk is full: free space (`cbh gc --all`, \
+                 `docker system prune`) and build again",
+            );
+        }
+        ImageError::Build {
+            tag: tag.clone(),
+            context: context.to_path_buf(),
+            message,
+            log: log_path.clone(),
+        }
     };
     while let Some(item) = stream.next().await {
         match item {

@@ -16,6 +16,9 @@ use crate::history::Event;
 #[derive(Debug, Clone)]
 pub struct Bundle {
     dir: PathBuf,
+    /// Files that could not be written, and the first error: a bundle that lost files must
+    /// say so rather than look complete.
+    lost: std::sync::Arc<std::sync::Mutex<(usize, Option<String>)>>,
 }
 
 /// Default root of bundles: `CBH_ARTIFACTS`, else `target/cbh` at the workspace root.
@@ -30,7 +33,10 @@ impl Bundle {
     pub fn create(root: &Path, run_id: &str) -> std::io::Result<Bundle> {
         let dir = root.join(run_id);
         std::fs::create_dir_all(&dir)?;
-        Ok(Bundle { dir })
+        Ok(Bundle {
+            dir,
+            lost: Default::default(),
+        })
     }
 
     /// The bundle's folder.
@@ -46,8 +52,26 @@ impl Bundle {
             let _ = std::fs::create_dir_all(parent);
         }
         if let Err(e) = std::fs::write(&path, contents) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot write artifact");
+            let mut lost = self.lost.lock().expect("bundle lock");
+            if lost.1.is_none() {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write artifact");
+                lost.1 = Some(format!("{}: {e}", path.display()));
+            }
+            lost.0 += 1;
         }
+    }
+
+    /// When files could not be written: how many, and the first error, with what to do.
+    pub fn write_problem(&self) -> Option<String> {
+        let lost = self.lost.lock().expect("bundle lock");
+        lost.1.as_ref().map(|first| {
+            format!(
+                "the artifact bundle {} is incomplete: {} files could not be written (first: \
+                 {first}); free space there or choose another folder with --artifacts",
+                self.dir.display(),
+                lost.0
+            )
+        })
     }
 
     /// Folder name of step `index` (0-based).
@@ -132,5 +156,26 @@ mod tests {
     fn commands_are_shown_as_they_would_be_typed() {
         let argv = ["bash", "-c", "mv a b"].map(String::from);
         assert_eq!(shell_words(&argv), "bash -c 'mv a b'");
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_written_makes_the_bundle_say_it_is_incomplete() {
+        let root = std::env::temp_dir().join(format!("cbh-bundle-test-{}", std::process::id()));
+        let bundle = Bundle::create(&root, "run").unwrap();
+        assert_eq!(bundle.write_problem(), None);
+        bundle.write("ok.txt", "fine");
+        assert_eq!(bundle.write_problem(), None);
+        // A file where a folder must go: the write fails as it would on a full disk.
+        bundle.write("blocker", "x");
+        bundle.write("blocker/inside.txt", "lost");
+        bundle.write("blocker/again.txt", "lost");
+        let problem = bundle.write_problem().expect("the loss is reported");
+        assert!(
+            problem.contains("2 files could not be written"),
+            "{problem}"
+        );
+        assert!(problem.contains("blocker/inside.txt"), "{problem}");
+        assert!(problem.contains("--artifacts"), "{problem}");
+        std::fs::remove_dir_all(root).unwrap();
     }
 }

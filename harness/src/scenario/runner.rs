@@ -37,6 +37,10 @@ pub struct RunOptions {
     pub keep_cluster: bool,
     /// Keep the bundle of a passing run too. Default false (a failing run's is always kept).
     pub keep_artifacts: bool,
+    /// How long a node may take to become ready. Default [`cluster::DEFAULT_READY_TIMEOUT`].
+    pub ready_timeout: Duration,
+    /// Publish the coordinator candidates on 127.0.0.1. Default: nothing published.
+    pub publish: cluster::Publish,
 }
 
 impl Default for RunOptions {
@@ -47,6 +51,8 @@ impl Default for RunOptions {
             snapshots_dir: snapshot::default_dir(),
             keep_cluster: false,
             keep_artifacts: false,
+            ready_timeout: cluster::DEFAULT_READY_TIMEOUT,
+            publish: cluster::Publish::Nothing,
         }
     }
 }
@@ -129,6 +135,8 @@ pub struct RunOutcome {
     pub steps_time: Duration,
     /// The history of the run.
     pub events: Vec<crate::history::Event>,
+    /// Set when the bundle could not be written whole (a full disk, say).
+    pub bundle_problem: Option<String>,
 }
 
 /// Errors that stop a run before its steps: bad setup, not a failed assertion.
@@ -203,10 +211,14 @@ pub async fn run(
         .map_err(|e| RunError::Bundle(options.artifacts_root.clone(), e))?;
     bundle.write("scenario.toml", &scenario.source);
     let spec = ClusterSpec {
-        topology: scenario.topology.clone(),
-        image: image.clone(),
-        run_id: run_id.clone(),
-        scenario: scenario.name.clone(),
+        ready_timeout: options.ready_timeout,
+        publish: options.publish,
+        ..ClusterSpec::new(
+            scenario.topology.clone(),
+            image.clone(),
+            run_id.clone(),
+            scenario.name.clone(),
+        )
     };
 
     let bringup_started = Instant::now();
@@ -217,7 +229,7 @@ pub async fn run(
             if let Some(mut cluster) = cluster {
                 bundle.write_commands("bringup", &cluster.commands());
                 cluster.collect_logs(&bundle.dir().join("hosts")).await;
-                cluster.teardown().await;
+                let _ = cluster.teardown().await;
             }
             return Err(RunError::Bringup {
                 bundle: bundle.dir().to_path_buf(),
@@ -272,7 +284,7 @@ pub async fn run(
     let steps_time = steps_started.elapsed();
     let events = history.events();
     bundle.write_history(&events);
-    let passed = failures.is_empty() && !interrupted;
+    let mut passed = failures.is_empty() && !interrupted;
     let mut summary = format!(
         "scenario: {}\nrun id:   {run_id}\nimage:    {image}\nverdict:  {}\n",
         scenario.name,
@@ -305,15 +317,24 @@ pub async fn run(
         let mut nodes = Vec::new();
         for host in cluster.topology().hosts() {
             let container = cluster.container(&host).unwrap_or_default().to_string();
-            nodes.push((host.clone(), container, cluster.address(&host).await.ok()));
+            let endpoint = cluster
+                .endpoint(&host)
+                .await
+                .ok()
+                .map(|(address, port)| format!("{address}:{port}"));
+            nodes.push((host.clone(), container, endpoint));
         }
         on_event(RunEvent::ClusterKept {
             run_id: &run_id,
             nodes,
         });
         std::mem::forget(cluster);
-    } else {
-        cluster.teardown().await;
+    } else if let Err(e) = cluster.teardown().await {
+        // A run that leaves objects behind has not passed, whatever its steps did.
+        let message = format!("teardown: {}", error_chain(&e));
+        bundle.write("teardown-error.txt", &message);
+        failures.push((0, message));
+        passed = false;
     }
     if interrupted {
         return Err(RunError::Interrupted);
@@ -331,6 +352,7 @@ pub async fn run(
         bringup_time,
         steps_time,
         events,
+        bundle_problem: keep_bundle.then(|| bundle.write_problem()).flatten(),
     })
 }
 
