@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::catalog::{Array, Seg};
 use crate::cli::{self, flag, valued, Opt};
 use crate::error::{bail, Error, Result};
+use crate::log::{Level, Lines};
 use crate::{cmd, env, instance, log, node, pg, prompt, remote};
 
 const SPEC: &[Opt] = &[
@@ -38,7 +39,7 @@ const PG_HBA_BACKUP: &str = "pg_hba.conf.gpinitstandby.bak";
 
 /// How far creation got, for rollback (`g_init_standby_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Stage {
+pub enum Stage {
     NotStarted,
     UpdateCatalog,
     UpdatePgHba,
@@ -60,26 +61,8 @@ pub fn main(args: Vec<String>) -> i32 {
         }
     }
     log::set_options(cli::log_options(&opts, "D"));
-    let checks = [
-        (
-            opts.has("s") && opts.has("n"),
-            "Options -s and -n cannot be specified together.",
-        ),
-        (
-            opts.has("S") && opts.has("n"),
-            "Options -S and -n cannot be specified together.",
-        ),
-        (
-            opts.has("s") && opts.has("r"),
-            "Options -s and -r cannot be specified together.",
-        ),
-        (
-            !opts.has("r") && !opts.has("s") && !opts.has("n"),
-            "No action provided in the options.",
-        ),
-    ];
-    if let Some((_, msg)) = checks.iter().find(|(bad, _)| *bad) {
-        log::error(*msg);
+    if let Some(msg) = argument_error(opts.has("s"), opts.has("S"), opts.has("n"), opts.has("r")) {
+        log::error(msg);
         return 2;
     }
     if let Some(host) = opts.value("s") {
@@ -112,6 +95,22 @@ pub fn main(args: Vec<String>) -> i32 {
     }
 }
 
+/// The first of `parseargs`' exclusivity checks that fails, given which of `-s`, `-S`, `-n` and
+/// `-r` were given: the ERROR message before exit code 2.
+pub fn argument_error(s: bool, big_s: bool, n: bool, r: bool) -> Option<&'static str> {
+    [
+        (s && n, "Options -s and -n cannot be specified together."),
+        (
+            big_s && n,
+            "Options -S and -n cannot be specified together.",
+        ),
+        (s && r, "Options -s and -r cannot be specified together."),
+        (!r && !s && !n, "No action provided in the options."),
+    ]
+    .into_iter()
+    .find_map(|(bad, msg)| bad.then_some(msg))
+}
+
 /// `gp.Ping`: one ICMP echo.
 fn ping(host: &str) -> bool {
     cmd::run(
@@ -134,10 +133,11 @@ fn coordinator(array: &Array) -> Result<&Seg> {
 }
 
 /// What the standby host reported during validation.
-struct HostCheck {
-    parent_exists: bool,
-    datadir_exists: bool,
-    addresses: Vec<String>,
+#[derive(Debug, Clone, Default)]
+pub struct HostCheck {
+    pub parent_exists: bool,
+    pub datadir_exists: bool,
+    pub addresses: Vec<String>,
 }
 
 fn check_standby_host(host: &str, datadir: &str) -> Result<HostCheck> {
@@ -170,41 +170,103 @@ pub fn parse_ip_addrs(out: &str) -> Vec<String> {
         .collect()
 }
 
+/// Lines to log and the outcome of a check: `Err` carries the message of
+/// `Error initializing standby coordinator: <msg>`.
+pub type Verdict = (Lines, std::result::Result<(), String>);
+
 /// `validate_standby_init`.
 fn validate(array: &Array, host: &str, port: Option<u16>, datadir: &str) -> Result<HostCheck> {
-    log::info("Validating environment and parameters for standby initialization...");
-    if array.standby().is_some() {
-        log::error("Standby coordinator already configured");
-        log::info("If you want to start the stopped standby coordinator, use the -n option");
-        bail!("standby coordinator already configured");
-    }
+    let (lines, r) = check_no_standby(array.standby().is_some());
+    log::emit(&lines);
+    r.map_err(Error)?;
     let c = coordinator(array)?;
     let check = check_standby_host(host, datadir)?;
+    let (lines, r) = check_standby_target(&c.hostname, c.port, host, port, datadir, &check);
+    log::emit(&lines);
+    r.map_err(Error)?;
+    Ok(check)
+}
+
+/// The first validation step: there must be no standby in the catalog yet.
+pub fn check_no_standby(configured: bool) -> Verdict {
+    let mut lines = vec![(
+        Level::Info,
+        "Validating environment and parameters for standby initialization...".to_string(),
+    )];
+    if !configured {
+        return (lines, Ok(()));
+    }
+    lines.push((
+        Level::Error,
+        "Standby coordinator already configured".to_string(),
+    ));
+    lines.push((
+        Level::Info,
+        "If you want to start the stopped standby coordinator, use the -n option".to_string(),
+    ));
+    (
+        lines,
+        Err("standby coordinator already configured".to_string()),
+    )
+}
+
+/// The rest of the validation, from what the standby host reported: the data directory's parent
+/// must exist and the data directory must not; the standby must not take the coordinator's host
+/// and port (`port` is `-P`, defaulting to the coordinator's).
+pub fn check_standby_target(
+    coord_host: &str,
+    coord_port: u16,
+    host: &str,
+    port: Option<u16>,
+    datadir: &str,
+    check: &HostCheck,
+) -> Verdict {
+    let mut lines = Vec::new();
+    let err = |lines: &mut Lines, m: String| lines.push((Level::Error, m));
     if !check.parent_exists {
         let base = std::path::Path::new(datadir)
             .parent()
             .map(|p| p.display().to_string())
             .unwrap_or_default();
-        log::error(format!(
-            "Parent directory {base} does not exist on host {host}"
-        ));
-        log::error("This directory must be created before running gpactivatestandby");
-        bail!("Parent directory {base} does not exist");
+        err(
+            &mut lines,
+            format!("Parent directory {base} does not exist on host {host}"),
+        );
+        err(
+            &mut lines,
+            "This directory must be created before running gpactivatestandby".to_string(),
+        );
+        return (
+            lines,
+            Err(format!("Parent directory {base} does not exist")),
+        );
     }
-    log::info(format!("Checking for data directory {datadir} on {host}"));
+    lines.push((
+        Level::Info,
+        format!("Checking for data directory {datadir} on {host}"),
+    ));
     if check.datadir_exists {
-        log::error(format!("Data directory already exists on host {host}"));
-        if host == c.hostname {
-            log::error(
-                "If you want to initialize a new standby on the same host as the coordinator (not recommended), use -S and -P to specify a new data directory and port",
+        err(
+            &mut lines,
+            format!("Data directory already exists on host {host}"),
+        );
+        if host == coord_host {
+            err(
+                &mut lines,
+                "If you want to initialize a new standby on the same host as the coordinator \
+                 (not recommended), use -S and -P to specify a new data directory and port"
+                    .to_string(),
             );
         }
-        bail!("coordinator data directory exists");
+        return (lines, Err("coordinator data directory exists".to_string()));
     }
-    if host == c.hostname && port.is_none_or(|p| p == c.port) {
-        bail!("cannot create standby on the same host and port");
+    if host == coord_host && port.is_none_or(|p| p == coord_port) {
+        return (
+            lines,
+            Err("cannot create standby on the same host and port".to_string()),
+        );
     }
-    Ok(check)
+    (lines, Ok(()))
 }
 
 /// `print_summary`, with the prompt unless `-a`.
@@ -217,39 +279,7 @@ fn print_summary(
 ) -> Result<()> {
     let c = coordinator(array)?;
     let remove = opts.has("r");
-    log::info("-----------------------------------------------------");
-    if remove {
-        log::info("Warm coordinator standby removal parameters");
-    } else {
-        log::info(format!(
-            "{PRODUCT} standby coordinator initialization parameters"
-        ));
-    }
-    log::info("-----------------------------------------------------");
-    log::info(format!(
-        "{PRODUCT} coordinator hostname               = {}",
-        c.hostname
-    ));
-    log::info(format!(
-        "{PRODUCT} coordinator data directory         = {}",
-        c.datadir
-    ));
-    log::info(format!(
-        "{PRODUCT} coordinator port                   = {}",
-        c.port
-    ));
-    log::info(format!(
-        "{PRODUCT} standby coordinator hostname       = {standby_host}"
-    ));
-    log::info(format!(
-        "{PRODUCT} standby coordinator port           = {port}"
-    ));
-    log::info(format!(
-        "{PRODUCT} standby coordinator data directory = {standby_dir}"
-    ));
-    if !remove {
-        log::info(format!("{PRODUCT} update system catalog         = On"));
-    }
+    log::emit(&summary_lines(remove, c, standby_host, port, standby_dir));
     if !opts.has("a") {
         let q = if remove {
             "Do you want to continue with deleting the standby coordinator?"
@@ -262,6 +292,45 @@ fn print_summary(
     }
     Ok(())
 }
+
+/// The parameter summary of `-s` (and of `-r`, without the catalog line).
+pub fn summary_lines(
+    remove: bool,
+    c: &Seg,
+    standby_host: &str,
+    standby_port: u16,
+    standby_dir: &str,
+) -> Lines {
+    let heading = if remove {
+        "Warm coordinator standby removal parameters".to_string()
+    } else {
+        format!("{PRODUCT} standby coordinator initialization parameters")
+    };
+    let mut l = vec![
+        DASHES_53.to_string(),
+        heading,
+        DASHES_53.to_string(),
+        format!(
+            "{PRODUCT} coordinator hostname               = {}",
+            c.hostname
+        ),
+        format!(
+            "{PRODUCT} coordinator data directory         = {}",
+            c.datadir
+        ),
+        format!("{PRODUCT} coordinator port                   = {}", c.port),
+        format!("{PRODUCT} standby coordinator hostname       = {standby_host}"),
+        format!("{PRODUCT} standby coordinator port           = {standby_port}"),
+        format!("{PRODUCT} standby coordinator data directory = {standby_dir}"),
+    ];
+    if !remove {
+        l.push(format!("{PRODUCT} update system catalog         = On"));
+    }
+    l.into_iter().map(|m| (Level::Info, m)).collect()
+}
+
+/// The dash line around the summary (53 dashes).
+const DASHES_53: &str = "-----------------------------------------------------";
 
 fn parse_port(opts: &cli::Parsed) -> Result<Option<u16>> {
     match opts.value("P") {
@@ -483,9 +552,33 @@ fn wait_for_sync(port: u16) {
     }
 }
 
+/// One step of undoing a failed creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undo {
+    /// Stop the standby's postmaster if it runs.
+    StopStandby,
+    /// Delete the standby's catalog row.
+    Catalog,
+    /// Put the backed-up `pg_hba.conf` back and reload.
+    PgHba,
+}
+
+/// What to undo when creation failed after reaching `stage` (Cloudberry's rollback by
+/// `g_init_standby_state`): nothing before the catalog changed; the catalog row once it was
+/// added; `pg_hba.conf` too once it was being edited; a started standby is stopped first.
+pub fn undo_plan(stage: Stage) -> Vec<Undo> {
+    match stage {
+        Stage::NotStarted => vec![],
+        Stage::UpdateCatalog => vec![Undo::Catalog],
+        Stage::UpdatePgHba | Stage::CopyFiles => vec![Undo::Catalog, Undo::PgHba],
+        Stage::StartingStandby => vec![Undo::StopStandby, Undo::Catalog, Undo::PgHba],
+    }
+}
+
 /// Undo what `create_steps` did up to `stage`.
 fn rollback(stage: Stage, array: &Array, coord_dir: &str) {
-    if stage == Stage::NotStarted {
+    let plan = undo_plan(stage);
+    if plan.is_empty() {
         return;
     }
     log::warn("Trying to rollback changes that have been made...");
@@ -493,22 +586,28 @@ fn rollback(stage: Stage, array: &Array, coord_dir: &str) {
         .coordinator()
         .map(|c| c.port)
         .unwrap_or_else(env::pgport);
-    if stage == Stage::StartingStandby {
-        if let Ok(a) = Array::load(port) {
-            if let Some(sb) = a.standby() {
-                stop_standby(sb);
+    for step in plan {
+        match step {
+            Undo::StopStandby => {
+                if let Ok(a) = Array::load(port) {
+                    if let Some(sb) = a.standby() {
+                        stop_standby(sb);
+                    }
+                }
+            }
+            Undo::Catalog => {
+                log::info("Rolling back catalog change...");
+                let _ = remove_standby_from_catalog(port);
+            }
+            Undo::PgHba => {
+                log::info("Restoring pg_hba.conf file...");
+                let _ = fs::rename(
+                    format!("{coord_dir}/{PG_HBA_BACKUP}"),
+                    format!("{coord_dir}/pg_hba.conf"),
+                );
+                let _ = reload(coord_dir);
             }
         }
-    }
-    log::info("Rolling back catalog change...");
-    let _ = remove_standby_from_catalog(port);
-    if stage >= Stage::UpdatePgHba {
-        log::info("Restoring pg_hba.conf file...");
-        let _ = fs::rename(
-            format!("{coord_dir}/{PG_HBA_BACKUP}"),
-            format!("{coord_dir}/pg_hba.conf"),
-        );
-        let _ = reload(coord_dir);
     }
 }
 
@@ -608,5 +707,178 @@ mod tests {
         // Lines already present are not added twice.
         let again = hba_with_standby(&out, "gpadmin", "scdw", &["172.18.0.3".to_string()], false);
         assert_eq!(again.matches("172.18.0.3/32").count(), 2);
+    }
+
+    fn text(l: &Lines) -> Vec<String> {
+        l.iter()
+            .map(|(lvl, m)| format!("[{}]:-{m}", lvl.name()))
+            .collect()
+    }
+
+    #[test]
+    fn argument_errors_in_cloudberrys_order() {
+        // (-s, -S, -n, -r)
+        assert_eq!(argument_error(true, false, false, false), None);
+        assert_eq!(argument_error(true, true, false, false), None);
+        assert_eq!(argument_error(false, false, true, false), None);
+        assert_eq!(argument_error(false, false, false, true), None);
+        assert_eq!(
+            argument_error(true, true, true, false),
+            Some("Options -s and -n cannot be specified together.")
+        );
+        assert_eq!(
+            argument_error(false, true, true, false),
+            Some("Options -S and -n cannot be specified together.")
+        );
+        assert_eq!(
+            argument_error(true, false, false, true),
+            Some("Options -s and -r cannot be specified together.")
+        );
+        assert_eq!(
+            argument_error(false, true, false, false),
+            Some("No action provided in the options.")
+        );
+    }
+
+    #[test]
+    fn an_existing_standby_refuses_first() {
+        let (l, r) = check_no_standby(false);
+        assert_eq!(
+            text(&l),
+            ["[INFO]:-Validating environment and parameters for standby initialization..."]
+        );
+        assert_eq!(r, Ok(()));
+        let (l, r) = check_no_standby(true);
+        assert_eq!(
+            text(&l)[1..],
+            [
+                "[ERROR]:-Standby coordinator already configured",
+                "[INFO]:-If you want to start the stopped standby coordinator, use the -n option",
+            ]
+        );
+        assert_eq!(r, Err("standby coordinator already configured".to_string()));
+    }
+
+    const DIR: &str = "/data0/database/coordinator/gpseg-1";
+
+    fn host(parent: bool, exists: bool) -> HostCheck {
+        HostCheck {
+            parent_exists: parent,
+            datadir_exists: exists,
+            addresses: vec![],
+        }
+    }
+
+    #[test]
+    fn a_fresh_directory_on_another_host_passes() {
+        let (l, r) = check_standby_target("cdw", 5432, "scdw", None, DIR, &host(true, false));
+        assert_eq!(
+            text(&l),
+            ["[INFO]:-Checking for data directory /data0/database/coordinator/gpseg-1 on scdw"]
+        );
+        assert_eq!(r, Ok(()));
+    }
+
+    #[test]
+    fn the_parent_directory_must_exist() {
+        let (l, r) = check_standby_target("cdw", 5432, "scdw", None, DIR, &host(false, false));
+        assert_eq!(
+            text(&l),
+            [
+                "[ERROR]:-Parent directory /data0/database/coordinator does not exist on host scdw",
+                "[ERROR]:-This directory must be created before running gpactivatestandby",
+            ]
+        );
+        assert_eq!(
+            r,
+            Err("Parent directory /data0/database/coordinator does not exist".to_string())
+        );
+    }
+
+    #[test]
+    fn an_existing_data_directory_refuses() {
+        let (l, r) = check_standby_target("cdw", 5432, "scdw", None, DIR, &host(true, true));
+        assert_eq!(
+            text(&l)[1..],
+            ["[ERROR]:-Data directory already exists on host scdw"]
+        );
+        assert_eq!(r, Err("coordinator data directory exists".to_string()));
+        // On the coordinator's own host, with a hint.
+        let (l, _) = check_standby_target("cdw", 5432, "cdw", None, DIR, &host(true, true));
+        assert_eq!(l.len(), 3);
+        assert!(l[2]
+            .1
+            .starts_with("If you want to initialize a new standby on the same host"));
+    }
+
+    #[test]
+    fn the_coordinators_host_and_port_are_refused() {
+        let fresh = host(true, false);
+        for port in [None, Some(5432)] {
+            let (_, r) = check_standby_target("cdw", 5432, "cdw", port, "/other", &fresh);
+            assert_eq!(
+                r,
+                Err("cannot create standby on the same host and port".to_string())
+            );
+        }
+        let (_, r) = check_standby_target("cdw", 5432, "cdw", Some(6432), "/other", &fresh);
+        assert_eq!(r, Ok(()));
+    }
+
+    fn coord() -> Seg {
+        Seg {
+            dbid: 1,
+            content: -1,
+            role: 'p',
+            preferred_role: 'p',
+            mode: 'n',
+            status: 'u',
+            hostname: "cdw".into(),
+            address: "cdw".into(),
+            port: 5432,
+            datadir: DIR.into(),
+        }
+    }
+
+    #[test]
+    fn summary_matches_the_reference() {
+        let dashes = format!("[INFO]:-{}", "-".repeat(53));
+        assert_eq!(
+            text(&summary_lines(false, &coord(), "scdw", 5432, DIR)),
+            [
+                dashes.as_str(),
+                "[INFO]:-Cloudberry standby coordinator initialization parameters",
+                dashes.as_str(),
+                "[INFO]:-Cloudberry coordinator hostname               = cdw",
+                "[INFO]:-Cloudberry coordinator data directory         = /data0/database/coordinator/gpseg-1",
+                "[INFO]:-Cloudberry coordinator port                   = 5432",
+                "[INFO]:-Cloudberry standby coordinator hostname       = scdw",
+                "[INFO]:-Cloudberry standby coordinator port           = 5432",
+                "[INFO]:-Cloudberry standby coordinator data directory = /data0/database/coordinator/gpseg-1",
+                "[INFO]:-Cloudberry update system catalog         = On",
+            ]
+        );
+        let removal = text(&summary_lines(true, &coord(), "scdw", 5433, "/s"));
+        assert_eq!(
+            removal[1],
+            "[INFO]:-Warm coordinator standby removal parameters"
+        );
+        assert_eq!(
+            removal[7],
+            "[INFO]:-Cloudberry standby coordinator port           = 5433"
+        );
+        assert_eq!(removal.len(), 9);
+    }
+
+    #[test]
+    fn rollback_undoes_what_was_done() {
+        assert_eq!(undo_plan(Stage::NotStarted), []);
+        assert_eq!(undo_plan(Stage::UpdateCatalog), [Undo::Catalog]);
+        assert_eq!(undo_plan(Stage::UpdatePgHba), [Undo::Catalog, Undo::PgHba]);
+        assert_eq!(undo_plan(Stage::CopyFiles), [Undo::Catalog, Undo::PgHba]);
+        assert_eq!(
+            undo_plan(Stage::StartingStandby),
+            [Undo::StopStandby, Undo::Catalog, Undo::PgHba]
+        );
     }
 }
