@@ -329,6 +329,90 @@ pub fn summary_lines(
     l.into_iter().map(|m| (Level::Info, m)).collect()
 }
 
+/// `get_unreachable_segment_hosts`: every segment host answers `ssh <host> 'echo <host>'` (in
+/// parallel); the ones that do not are warned about and returned, sorted.
+fn unreachable_segment_hosts(array: &Array) -> Vec<String> {
+    let mut hosts: Vec<String> = array
+        .segments()
+        .iter()
+        .map(|s| s.hostname.clone())
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    let answered: Vec<(String, bool)> = std::thread::scope(|sc| {
+        let handles: Vec<_> = hosts
+            .iter()
+            .map(|h| {
+                sc.spawn(move || {
+                    let o = remote::ssh(
+                        h,
+                        &format!("echo {}", cmd::sh_quote(h)),
+                        Duration::from_secs(30),
+                    );
+                    let ok = o.ok() && o.stdout.trim().lines().last() == Some(h.as_str());
+                    (h.clone(), ok)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("reachability worker panicked"))
+            .collect()
+    });
+    let down: Vec<String> = answered
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(h, _)| h)
+        .collect();
+    log::emit(&unreachable_lines(&down));
+    down
+}
+
+/// The warnings of `get_unreachable_segment_hosts` for the hosts that did not answer.
+pub fn unreachable_lines(down: &[String]) -> Lines {
+    if down.is_empty() {
+        return vec![];
+    }
+    std::iter::once("One or more hosts are not reachable via SSH.".to_string())
+        .chain(down.iter().map(|h| format!("Host {h} is unreachable")))
+        .map(|m| (Level::Warning, m))
+        .collect()
+}
+
+/// After the summary: with unreachable segment hosts their `pg_hba.conf` cannot be updated, so
+/// `-a` refuses; interactively the user is warned and then asked `Do you want to continue?`.
+pub fn check_unreachable(down: &[String], interactive: bool) -> Verdict {
+    if down.is_empty() {
+        return (vec![], Ok(()));
+    }
+    let mut l = vec![format!(
+        "One or more segment hosts are not currently reachable: {}",
+        down.join(" ")
+    )];
+    let r = if interactive {
+        l.push(
+            "If you continue with initialization, pg_hba.conf files on these hosts will not be \
+             updated."
+                .to_string(),
+        );
+        l.push(
+            "Manual effort will be required to update these files once all hosts are reachable \
+             again."
+                .to_string(),
+        );
+        Ok(())
+    } else {
+        l.push("Proceeding will leave the cluster in an inconsistent state.".to_string());
+        l.push(
+            "If you want to continue with initialization, re-run gpinitstandby without the -a \
+             option."
+                .to_string(),
+        );
+        Err("Unable to proceed while one or more hosts are unreachable".to_string())
+    };
+    (l.into_iter().map(|m| (Level::Warning, m)).collect(), r)
+}
+
 /// The dash line around the summary (53 dashes).
 const DASHES_53: &str = "-----------------------------------------------------";
 
@@ -380,7 +464,17 @@ fn create_steps(
     let port_opt = parse_port(opts)?;
     let port = port_opt.unwrap_or(c.port);
     let check = validate(&array, host, port_opt, &datadir)?;
+    let unreachable = unreachable_segment_hosts(&array);
     print_summary(&array, opts, host, &datadir, port)?;
+    let (lines, r) = check_unreachable(&unreachable, !opts.has("a"));
+    log::emit(&lines);
+    r.map_err(Error)?;
+    if !unreachable.is_empty()
+        && !opts.has("a")
+        && !prompt::ask_yesno("Do you want to continue?", false)
+    {
+        bail!("User canceled");
+    }
     log::info("Syncing Apache Cloudberry extensions to standby");
     *ctx = Some((array.clone(), c.datadir.clone()));
 
@@ -880,5 +974,38 @@ mod tests {
             undo_plan(Stage::StartingStandby),
             [Undo::StopStandby, Undo::Catalog, Undo::PgHba]
         );
+    }
+
+    #[test]
+    fn unreachable_segment_hosts_refuse_with_a() {
+        assert!(unreachable_lines(&[]).is_empty());
+        let down = ["sdw1".to_string(), "sdw2".to_string()];
+        assert_eq!(
+            text(&unreachable_lines(&down)),
+            [
+                "[WARNING]:-One or more hosts are not reachable via SSH.",
+                "[WARNING]:-Host sdw1 is unreachable",
+                "[WARNING]:-Host sdw2 is unreachable",
+            ]
+        );
+        assert_eq!(check_unreachable(&[], false), (vec![], Ok(())));
+        let (l, r) = check_unreachable(&down, false);
+        assert_eq!(
+            text(&l),
+            [
+                "[WARNING]:-One or more segment hosts are not currently reachable: sdw1 sdw2",
+                "[WARNING]:-Proceeding will leave the cluster in an inconsistent state.",
+                "[WARNING]:-If you want to continue with initialization, re-run gpinitstandby without the -a option.",
+            ]
+        );
+        assert_eq!(
+            r,
+            Err("Unable to proceed while one or more hosts are unreachable".to_string())
+        );
+        // Interactive: warned, then asked.
+        let (l, r) = check_unreachable(&down, true);
+        assert_eq!(l.len(), 3);
+        assert!(l[1].1.starts_with("If you continue with initialization"));
+        assert_eq!(r, Ok(()));
     }
 }
