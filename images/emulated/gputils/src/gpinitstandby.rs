@@ -85,14 +85,19 @@ pub fn main(args: Vec<String>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            if opts.has("r") {
-                log::error(format!("Error removing standby coordinator: {e}"));
-            } else {
-                log::error(format!("Error initializing standby coordinator: {e}"));
-            }
+            log::emit(&[failure_line(opts.has("r"), &e.0)]);
             2
         }
     }
+}
+
+/// The line every failure ends with (exit code 2): removal (`-r`) or initialization (`-s`, `-n`).
+pub fn failure_line(remove: bool, msg: &str) -> (Level, String) {
+    let what = if remove { "removing" } else { "initializing" };
+    (
+        Level::Error,
+        format!("Error {what} standby coordinator: {msg}"),
+    )
 }
 
 /// The first of `parseargs`' exclusivity checks that fails, given which of `-s`, `-S`, `-n` and
@@ -756,6 +761,16 @@ fn delete_standby(opts: &cli::Parsed) -> Result<()> {
     Ok(())
 }
 
+/// `-n` starts nothing when the coordinator has any WAL sender; the message keeps Cloudberry's typo.
+pub fn already_running(wal_senders: usize) -> Option<(Level, String)> {
+    (wal_senders >= 1).then(|| {
+        (
+            Level::Info,
+            "Standy coordinator is already up and running.".to_string(),
+        )
+    })
+}
+
 /// `check_and_start_standby` (`-n`).
 fn check_and_start_standby() -> Result<()> {
     let array = load_array()?;
@@ -764,8 +779,9 @@ fn check_and_start_standby() -> Result<()> {
         bail!("Standby coordinator not configured");
     };
     let port = coordinator(&array)?.port;
-    if !pg::query(port, "SELECT * FROM pg_stat_replication")?.is_empty() {
-        log::info("Standy coordinator is already up and running.");
+    let senders = pg::query(port, "SELECT * FROM pg_stat_replication")?.len();
+    if let Some(line) = already_running(senders) {
+        log::emit(&[line]);
         return Ok(());
     }
     if !node::start_standby_coordinator(&sb) {

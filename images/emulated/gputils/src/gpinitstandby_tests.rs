@@ -231,3 +231,31 @@ fn unreachable_segment_hosts_refuse_with_a() {
     assert!(l[1].1.starts_with("If you continue with initialization"));
     assert_eq!(r, Ok(()));
 }
+
+#[test]
+fn failures_end_with_one_error_line() {
+    assert_eq!(
+        text(&vec![failure_line(
+            false,
+            "coordinator data directory exists"
+        )]),
+        ["[ERROR]:-Error initializing standby coordinator: coordinator data directory exists"]
+    );
+    assert_eq!(
+        text(&vec![failure_line(true, "no standby configured")]),
+        ["[ERROR]:-Error removing standby coordinator: no standby configured"]
+    );
+}
+
+#[test]
+fn start_only_a_standby_without_wal_sender() {
+    assert_eq!(already_running(0), None);
+    assert_eq!(
+        already_running(1),
+        Some((
+            Level::Info,
+            "Standy coordinator is already up and running.".to_string()
+        ))
+    );
+    assert!(already_running(2).is_some());
+}
