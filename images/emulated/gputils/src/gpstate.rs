@@ -1,6 +1,11 @@
 //! `gpstate` (default and `-b`: status summary) and `gpstate -f` (standby details and
 //! `pg_stat_replication`), with the formats of Cloudberry's `clsSystemState.py`. Exit code 0
 //! whatever the cluster's state; 2 when the coordinator cannot be queried or the options are bad.
+//!
+//! The effects (one status probe per host over ssh, the catalog and `pg_stat_replication`
+//! queries) are kept apart from the output: `standby_block`, `replication_heading`,
+//! `replication_block` and `summary_table` turn what was observed into log lines, and
+//! `fixtures.rs` checks them against the harness parser's fixtures for every state.
 
 use crate::catalog::{Array, Seg};
 use crate::cli::{self, flag, valued, Opt};
