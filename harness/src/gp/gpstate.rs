@@ -1283,6 +1283,130 @@ mod tests {
     }
 
     #[test]
+    fn full_no_status_output() {
+        let report = parse_full(fixture!("full_no_status_output.txt")).unwrap();
+        let pid = StandbyPid::Unknown {
+            error: "No status output provided from host scdw".into(),
+        };
+        assert_eq!(
+            report.standby,
+            configured(pid, "Status could not be determined", PID_WARNINGS)
+        );
+        assert!(!report.standby.is_passive());
+        assert!(report.replication.is_empty());
+        assert!(report.warnings.is_empty());
+    }
+
+    #[test]
+    fn full_startup_with_null_columns() {
+        let report = parse_full(fixture!("full_startup_nulls.txt")).unwrap();
+        assert!(report.is_passive());
+        assert_eq!(
+            report.replication,
+            vec![ReplicationRow {
+                wal_sender_state: "startup".into(),
+                sync_state: None,
+                sent_location: None,
+                flush_location: None,
+                replay_location: None,
+            }]
+        );
+        assert!(!report.replication[0].is_streaming() && !report.replication[0].is_sync());
+    }
+
+    #[test]
+    fn brief_no_standby_no_mirrors() {
+        let summary = parse_brief(fixture!("brief_no_standby_no_mirrors.txt")).unwrap();
+        assert_eq!(
+            summary,
+            StatusSummary {
+                coordinator_instance: "Active".into(),
+                coordinator_standby: CoordinatorStandby::NotConfigured,
+                standby_state: None,
+                total_segment_instances: 4,
+                primary: healthy_counts(4, false),
+                mirror: None,
+                warning_rows: vec![],
+                other_rows: vec![],
+                warnings: vec![],
+            }
+        );
+    }
+
+    #[test]
+    fn brief_standby_down_no_mirrors() {
+        let summary = parse_brief(fixture!("brief_standby_down_no_mirrors.txt")).unwrap();
+        assert_eq!(
+            summary.coordinator_standby,
+            CoordinatorStandby::Host("scdw".into())
+        );
+        assert_eq!(summary.standby_state.as_deref(), Some("Standby host DOWN"));
+        assert_eq!(summary.warning_rows, vec!["Standby coordinator state"]);
+        assert_eq!(summary.primary, healthy_counts(4, false));
+        assert_eq!(summary.mirror, None);
+    }
+
+    #[test]
+    fn brief_segment_host_unreachable_counts_everything_missing() {
+        let stdout = fixture!("brief_segment_host_unreachable.txt");
+        assert!(stdout.lines().any(|l| l == "....."));
+        let summary = parse_brief(stdout).unwrap();
+        let missing_rows = [
+            "Total number of postmaster.pid files missing",
+            "Total number of postmaster.pid PIDs missing",
+            "Total number of /tmp lock files missing",
+            "Total number postmaster processes missing",
+        ]
+        .map(String::from)
+        .to_vec();
+        let half_missing = |mirror: bool| SegmentCounts {
+            pid_files_missing: 2,
+            pid_files_found: 2,
+            pids_missing: 2,
+            pids_found: 2,
+            lock_files_missing: 2,
+            lock_files_found: 2,
+            postmaster_processes_missing: 2,
+            postmaster_processes_found: 2,
+            warning_rows: missing_rows.clone(),
+            ..healthy_counts(4, mirror)
+        };
+        assert_eq!(summary.primary, half_missing(false));
+        assert_eq!(summary.mirror, Some(half_missing(true)));
+        assert_eq!(
+            summary.standby_state.as_deref(),
+            Some("Standby host passive")
+        );
+        assert!(summary.warning_rows.is_empty() && summary.warnings.is_empty());
+    }
+
+    #[test]
+    fn brief_stale_segment_files() {
+        let summary = parse_brief(fixture!("brief_stale_segment_files.txt")).unwrap();
+        // kill -9 of a primary: its pid file, pid and lock file stay, the process is gone.
+        let primary = SegmentCounts {
+            postmaster_processes_missing: 1,
+            postmaster_processes_found: 3,
+            warning_rows: vec!["Total number postmaster processes missing".into()],
+            ..healthy_counts(4, false)
+        };
+        assert_eq!(summary.primary, primary);
+        // A mirror's host rebooted: the lock file is gone too.
+        let mirror = SegmentCounts {
+            lock_files_missing: 1,
+            lock_files_found: 3,
+            postmaster_processes_missing: 1,
+            postmaster_processes_found: 3,
+            warning_rows: vec![
+                "Total number of /tmp lock files missing".into(),
+                "Total number postmaster processes missing".into(),
+            ],
+            ..healthy_counts(4, true)
+        };
+        assert_eq!(summary.mirror, Some(mirror));
+    }
+
+    #[test]
     fn brief_master_wording_and_unknown_rows() {
         let p = "20200715:09:29:42:005149 gpstate:hgdb-master-26:gpadmin-[INFO]:-";
         let w = "20200715:09:29:42:005149 gpstate:hgdb-master-26:gpadmin-[WARNING]:-";

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::catalog::Array;
 use crate::cli::{self, flag, valued, Opt};
 use crate::error::{bail, Error, Result};
+use crate::log::{Level, Lines};
 use crate::{cmd, env, instance, log, pg, procfs, prompt, remote};
 
 const SPEC: &[Opt] = &[
@@ -43,23 +44,14 @@ pub fn main(args: Vec<String>) -> i32 {
         Ok(o) => o,
         Err(code) => return code,
     };
-    let datadir = match opts.value("d") {
-        Some(d) => d.to_string(),
-        None => {
-            log::info("Option -d or --master-data-directory not set. Checking environment variable COORDINATOR_DATA_DIRECTORY");
-            match env::coordinator_data_dir() {
-                Some(d) => d,
-                None => {
-                    log::critical("Both -d parameter and COORDINATOR_DATA_DIRECTORY environment variable are not set.");
-                    log::critical("Required option coordinator data directory is missing.");
-                    return 2;
-                }
-            }
-        }
-    };
-    let datadir = absolute(&datadir);
-    let Some(pgport) = env::pgport_raw() else {
-        log::critical("PGPORT environment variable not set.");
+    let (lines, checked) = check_environment(
+        opts.value("d"),
+        env::coordinator_data_dir(),
+        env::pgport_raw(),
+        absolute,
+    );
+    log::emit(&lines);
+    let Some((datadir, pgport)) = checked else {
         return 2;
     };
     if let Some(dir) = opts.value("l") {
@@ -84,10 +76,185 @@ pub fn main(args: Vec<String>) -> i32 {
     match run(&opts, &datadir, &pgport) {
         Ok(()) => 0,
         Err(e) => {
-            log::critical(format!("Error activating standby coordinator: {e}"));
+            log::emit(&[failure_line(&e.0)]);
             2
         }
     }
+}
+
+/// What `parseargs` checks before anything else, in its order: the data directory (`-d`, else
+/// `COORDINATOR_DATA_DIRECTORY`, made absolute by `abspath`), then `PGPORT`. The lines to log,
+/// and the data directory and port, or `None` when the utility must exit 2.
+pub fn check_environment(
+    d_opt: Option<&str>,
+    env_dir: Option<String>,
+    pgport: Option<String>,
+    abspath: impl Fn(&str) -> String,
+) -> (Lines, Option<(String, String)>) {
+    let mut lines = Vec::new();
+    let dir = match d_opt {
+        Some(d) => d.to_string(),
+        None => {
+            lines.push((
+                Level::Info,
+                "Option -d or --master-data-directory not set. Checking environment variable \
+                 COORDINATOR_DATA_DIRECTORY"
+                    .to_string(),
+            ));
+            match env_dir {
+                Some(d) => d,
+                None => {
+                    lines.push((
+                        Level::Critical,
+                        "Both -d parameter and COORDINATOR_DATA_DIRECTORY environment variable \
+                         are not set."
+                            .to_string(),
+                    ));
+                    lines.push((
+                        Level::Critical,
+                        "Required option coordinator data directory is missing.".to_string(),
+                    ));
+                    return (lines, None);
+                }
+            }
+        }
+    };
+    let Some(port) = pgport else {
+        lines.push((
+            Level::Critical,
+            "PGPORT environment variable not set.".to_string(),
+        ));
+        return (lines, None);
+    };
+    (lines, Some((abspath(&dir), port)))
+}
+
+/// The line every failure after the argument checks ends with (exit code 2).
+pub fn failure_line(msg: &str) -> (Level, String) {
+    (
+        Level::Critical,
+        format!("Error activating standby coordinator: {msg}"),
+    )
+}
+
+/// A check that stops the activation: the warnings it logs first, then its message (which
+/// [`failure_line`] prints).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub warnings: Vec<String>,
+    pub error: String,
+}
+
+impl Refusal {
+    /// Log the warnings and turn the refusal into the error that ends the utility.
+    fn raise(self) -> Error {
+        for w in &self.warnings {
+            log::warn(w);
+        }
+        Error(self.error)
+    }
+}
+
+/// The summary `print_summary` logs before any check can refuse.
+pub fn summary_lines(
+    datadir: &str,
+    pgport: &str,
+    logdir: Option<&str>,
+    running: bool,
+    force: bool,
+) -> Lines {
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let mut l = vec![
+        DASHES_53.to_string(),
+        format!("Standby data directory    = {datadir}"),
+        format!("Standby port              = {pgport}"),
+    ];
+    if let Some(dir) = logdir {
+        l.push(format!("Log directory             = {dir}"));
+    }
+    l.push(format!("Standby running           = {}", yes_no(running)));
+    l.push(format!("Force standby activation  = {}", yes_no(force)));
+    l.push(DASHES_53.to_string());
+    l.into_iter().map(|m| (Level::Info, m)).collect()
+}
+
+/// `standby.signal` must exist in the data directory: activation runs on the standby.
+pub fn check_standby_signal(datadir: &str, exists: bool) -> std::result::Result<(), Refusal> {
+    if exists {
+        return Ok(());
+    }
+    Err(Refusal {
+        warnings: vec![
+            "Please make sure the command gpactivatestandby is executed on current Standby host"
+                .to_string(),
+        ],
+        error: format!(
+            "Critical required file on standby \"{datadir}/standby.signal\" is not present."
+        ),
+    })
+}
+
+/// What reading the old coordinator's `/tmp/.s.PGSQL.<port>.lock` over ssh found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockProbe {
+    /// The file is there: a postmaster runs, or one was killed and left it.
+    Present,
+    /// The host answered and the file is not there.
+    Absent,
+    /// ssh could not reach the host (or timed out).
+    Unreachable,
+}
+
+impl LockProbe {
+    /// Classify the result of `ssh <host> cat <lock file>`.
+    pub fn from_ssh(o: &cmd::Out) -> LockProbe {
+        if o.ok() {
+            LockProbe::Present
+        } else if remote::unreachable(o) {
+            LockProbe::Unreachable
+        } else {
+            LockProbe::Absent
+        }
+    }
+}
+
+/// The old coordinator (from `primary_conninfo`) must not have its lock file: only a lock file
+/// refuses; a host that cannot be reached passes, as on Cloudberry.
+pub fn check_old_coordinator(
+    host: &str,
+    port: u16,
+    probe: LockProbe,
+) -> std::result::Result<(), Refusal> {
+    if probe != LockProbe::Present {
+        return Ok(());
+    }
+    Err(Refusal {
+        warnings: vec![
+            format!("Appears that there is an active postgres process on {host} port={port}"),
+            "Need to stop current coordinator before activating the standby.".to_string(),
+            format!(
+                "Rare possibility is just /tmp/.s.PGSQL.{port} and /tmp/.s.PGSQL.{port}.* files \
+                 exist on {host}."
+            ),
+            "Need to delete these files".to_string(),
+            "Then call this utility again.".to_string(),
+        ],
+        error: "Active postgres process on coordinator".to_string(),
+    })
+}
+
+/// A standby that is not running is activated only with `-f`.
+pub fn check_force(running: bool, force: bool) -> std::result::Result<(), Refusal> {
+    if running || force {
+        return Ok(());
+    }
+    Err(Refusal {
+        warnings: vec![
+            "If you wish to continue you must use the -f option to force".to_string(),
+            "the activation process.".to_string(),
+        ],
+        error: "Force activation required".to_string(),
+    })
 }
 
 /// `os.path.abspath`.
@@ -112,27 +279,15 @@ fn absolute(p: &str) -> String {
 
 fn run(opts: &cli::Parsed, datadir: &str, pgport: &str) -> Result<()> {
     let running = standby_running_via_ssh(datadir);
-    log::info("-----------------------------------------------------");
-    log::info(format!("Standby data directory    = {datadir}"));
-    log::info(format!("Standby port              = {pgport}"));
-    if let Some(l) = opts.value("l") {
-        log::info(format!("Log directory             = {l}"));
-    }
-    log::info(format!(
-        "Standby running           = {}",
-        if running { "yes" } else { "no" }
+    log::emit(&summary_lines(
+        datadir,
+        pgport,
+        opts.value("l"),
+        running,
+        opts.has("f"),
     ));
-    log::info(format!(
-        "Force standby activation  = {}",
-        if opts.has("f") { "yes" } else { "no" }
-    ));
-    log::info("-----------------------------------------------------");
     check_original_coordinator(datadir)?;
-    if !running && !opts.has("f") {
-        log::warn("If you wish to continue you must use the -f option to force");
-        log::warn("the activation process.");
-        bail!("Force activation required");
-    }
+    check_force(running, opts.has("f")).map_err(Refusal::raise)?;
     if !opts.has("a")
         && !prompt::ask_yesno(
             "Do you want to continue with standby coordinator activation?",
@@ -149,7 +304,7 @@ fn run(opts: &cli::Parsed, datadir: &str, pgport: &str) -> Result<()> {
     log::info("Reading current configuration...");
     let array = Array::load(port)?;
     let coordinator_port = array.coordinator().map(|c| c.port).unwrap_or(port);
-    print_results(&env::hostname(), datadir, coordinator_port);
+    log::emit(&success_lines(&env::hostname(), datadir, coordinator_port));
     Ok(())
 }
 
@@ -168,15 +323,10 @@ fn standby_running_via_ssh(datadir: &str) -> bool {
         })
 }
 
-/// `check_original_coordinator_status`.
+/// `check_original_coordinator_status`: `standby.signal`, then the old coordinator's lock file.
 fn check_original_coordinator(datadir: &str) -> Result<()> {
-    let signal = format!("{datadir}/standby.signal");
-    if !std::path::Path::new(&signal).exists() {
-        log::warn(
-            "Please make sure the command gpactivatestandby is executed on current Standby host",
-        );
-        bail!("Critical required file on standby \"{signal}\" is not present.");
-    }
+    let signal = std::path::Path::new(datadir).join("standby.signal");
+    check_standby_signal(datadir, signal.exists()).map_err(Refusal::raise)?;
     let auto_path = format!("{datadir}/postgresql.auto.conf");
     let auto = std::fs::read_to_string(&auto_path).map_err(|e| {
         Error(format!(
@@ -194,19 +344,14 @@ fn check_original_coordinator(datadir: &str) -> Result<()> {
         &format!("cat {}", pg::lock_file(port)),
         Duration::from_secs(30),
     );
-    if o.ok() {
-        log::warn(format!(
-            "Appears that there is an active postgres process on {host} port={port}"
+    let probe = LockProbe::from_ssh(&o);
+    if probe == LockProbe::Unreachable {
+        log::debug(format!(
+            "Could not reach {host} to look for its lock file: {}",
+            o.first_error_line()
         ));
-        log::warn("Need to stop current coordinator before activating the standby.");
-        log::warn(format!(
-            "Rare possibility is just /tmp/.s.PGSQL.{port} and /tmp/.s.PGSQL.{port}.* files exist on {host}."
-        ));
-        log::warn("Need to delete these files");
-        log::warn("Then call this utility again.");
-        bail!("Active postgres process on coordinator");
     }
-    Ok(())
+    check_old_coordinator(&host, port, probe).map_err(Refusal::raise)
 }
 
 fn io_reason(e: &std::io::Error) -> &'static str {
@@ -289,10 +434,13 @@ fn update_catalog(datadir: &str, port: u16) -> Result<()> {
     )
 }
 
-/// `print_results`.
-fn print_results(hostname: &str, datadir: &str, port: u16) {
-    let lines = [
-        "-----------------------------------------------------".to_string(),
+/// The dash line around the summary and the success block (53 dashes).
+const DASHES_53: &str = "-----------------------------------------------------";
+
+/// `print_results`: the success block.
+pub fn success_lines(hostname: &str, datadir: &str, port: u16) -> Lines {
+    [
+        DASHES_53.to_string(),
         "The activation of the standby coordinator has completed successfully.".to_string(),
         format!("{hostname} is now the new primary coordinator."),
         "You will need to update your user access mechanism to reflect".to_string(),
@@ -311,11 +459,11 @@ fn print_results(hostname: &str, datadir: &str, port: u16) {
         "Query planner statistics must be updated on all databases".to_string(),
         "following standby coordinator activation.".to_string(),
         "When convenient, run ANALYZE against all user databases.".to_string(),
-        "-----------------------------------------------------".to_string(),
-    ];
-    for l in lines {
-        log::info(l);
-    }
+        DASHES_53.to_string(),
+    ]
+    .into_iter()
+    .map(|m| (Level::Info, m))
+    .collect()
 }
 
 #[cfg(test)]
@@ -329,5 +477,175 @@ mod tests {
             absolute("/data0/database/coordinator/gpseg-1"),
             "/data0/database/coordinator/gpseg-1"
         );
+    }
+
+    fn text(l: &Lines) -> Vec<String> {
+        l.iter()
+            .map(|(lvl, m)| format!("[{}]:-{m}", lvl.name()))
+            .collect()
+    }
+
+    const DIR: &str = "/data0/database/coordinator/gpseg-1";
+
+    #[test]
+    fn environment_checks_in_cloudberrys_order() {
+        let abs = |d: &str| format!("/abs{d}");
+        // -d given: no message, made absolute.
+        let (l, r) = check_environment(Some("/d"), None, Some("5432".into()), abs);
+        assert!(l.is_empty());
+        assert_eq!(r, Some(("/abs/d".to_string(), "5432".to_string())));
+        // No -d: the environment variable, announced.
+        let (l, r) = check_environment(None, Some(DIR.into()), Some("5432".into()), abs);
+        assert_eq!(
+            text(&l),
+            ["[INFO]:-Option -d or --master-data-directory not set. Checking environment variable COORDINATOR_DATA_DIRECTORY"]
+        );
+        assert_eq!(r.unwrap().0, format!("/abs{DIR}"));
+        // Neither: two CRITICAL lines, exit 2, PGPORT not even looked at.
+        let (l, r) = check_environment(None, None, None, abs);
+        assert_eq!(r, None);
+        assert_eq!(
+            text(&l)[1..],
+            [
+                "[CRITICAL]:-Both -d parameter and COORDINATOR_DATA_DIRECTORY environment variable are not set.",
+                "[CRITICAL]:-Required option coordinator data directory is missing.",
+            ]
+        );
+        // PGPORT unset.
+        let (l, r) = check_environment(Some(DIR), None, None, abs);
+        assert_eq!(r, None);
+        assert_eq!(
+            text(&l),
+            ["[CRITICAL]:-PGPORT environment variable not set."]
+        );
+    }
+
+    #[test]
+    fn failures_end_with_one_critical_line() {
+        assert_eq!(
+            text(&vec![failure_line("Force activation required")]),
+            ["[CRITICAL]:-Error activating standby coordinator: Force activation required"]
+        );
+    }
+
+    #[test]
+    fn summary_reports_running_and_force() {
+        let dashes = format!("[INFO]:-{}", "-".repeat(53));
+        assert_eq!(
+            text(&summary_lines(DIR, "5432", None, false, true)),
+            [
+                dashes.as_str(),
+                "[INFO]:-Standby data directory    = /data0/database/coordinator/gpseg-1",
+                "[INFO]:-Standby port              = 5432",
+                "[INFO]:-Standby running           = no",
+                "[INFO]:-Force standby activation  = yes",
+                dashes.as_str(),
+            ]
+        );
+        let l = text(&summary_lines(DIR, "5432", Some("/tmp/logs"), true, false));
+        assert_eq!(l[3], "[INFO]:-Log directory             = /tmp/logs");
+        assert_eq!(l[4], "[INFO]:-Standby running           = yes");
+        assert_eq!(l[5], "[INFO]:-Force standby activation  = no");
+    }
+
+    #[test]
+    fn standby_signal_is_required() {
+        assert_eq!(check_standby_signal(DIR, true), Ok(()));
+        let r = check_standby_signal(DIR, false).unwrap_err();
+        assert_eq!(
+            r.error,
+            "Critical required file on standby \"/data0/database/coordinator/gpseg-1/standby.signal\" is not present."
+        );
+        assert_eq!(
+            r.warnings,
+            ["Please make sure the command gpactivatestandby is executed on current Standby host"]
+        );
+    }
+
+    #[test]
+    fn only_a_lock_file_on_the_old_coordinator_refuses() {
+        assert_eq!(
+            check_old_coordinator("cdw", 5432, LockProbe::Absent),
+            Ok(())
+        );
+        assert_eq!(
+            check_old_coordinator("cdw", 5432, LockProbe::Unreachable),
+            Ok(())
+        );
+        let r = check_old_coordinator("cdw", 5432, LockProbe::Present).unwrap_err();
+        assert_eq!(r.error, "Active postgres process on coordinator");
+        assert_eq!(
+            r.warnings[..2],
+            [
+                "Appears that there is an active postgres process on cdw port=5432",
+                "Need to stop current coordinator before activating the standby."
+            ]
+        );
+        assert_eq!(
+            r.warnings[2],
+            "Rare possibility is just /tmp/.s.PGSQL.5432 and /tmp/.s.PGSQL.5432.* files exist on cdw."
+        );
+    }
+
+    #[test]
+    fn lock_probe_reads_ssh_results() {
+        let out = |code: Option<i32>, timed_out: bool| cmd::Out {
+            code,
+            timed_out,
+            ..cmd::Out::default()
+        };
+        assert_eq!(
+            LockProbe::from_ssh(&out(Some(0), false)),
+            LockProbe::Present
+        );
+        // cat: No such file or directory.
+        assert_eq!(LockProbe::from_ssh(&out(Some(1), false)), LockProbe::Absent);
+        // ssh's own failure, or no answer in time.
+        assert_eq!(
+            LockProbe::from_ssh(&out(Some(255), false)),
+            LockProbe::Unreachable
+        );
+        assert_eq!(
+            LockProbe::from_ssh(&out(None, true)),
+            LockProbe::Unreachable
+        );
+    }
+
+    #[test]
+    fn a_stopped_standby_needs_force() {
+        assert_eq!(check_force(true, false), Ok(()));
+        assert_eq!(check_force(false, true), Ok(()));
+        assert_eq!(check_force(true, true), Ok(()));
+        let r = check_force(false, false).unwrap_err();
+        assert_eq!(r.error, "Force activation required");
+        assert_eq!(
+            r.warnings,
+            [
+                "If you wish to continue you must use the -f option to force",
+                "the activation process."
+            ]
+        );
+    }
+
+    #[test]
+    fn success_block() {
+        let l = text(&success_lines("scdw", DIR, 5432));
+        let dashes = format!("[INFO]:-{}", "-".repeat(53));
+        assert_eq!(l.len(), 20);
+        assert_eq!(l[0], dashes);
+        assert_eq!(
+            l[1],
+            "[INFO]:-The activation of the standby coordinator has completed successfully."
+        );
+        assert_eq!(l[2], "[INFO]:-scdw is now the new primary coordinator.");
+        assert_eq!(
+            l[7],
+            "[INFO]:-COORDINATOR_DATA_DIRECTORY is now /data0/database/coordinator/gpseg-1 if"
+        );
+        assert_eq!(
+            l[11],
+            "[INFO]:-COORDINATOR_PORT is now 5432, if this has changed, you"
+        );
+        assert_eq!(l[19], dashes);
     }
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::catalog::{Array, Seg};
 use crate::cli::{self, flag, valued, Opt};
 use crate::error::{bail, Error, Result};
+use crate::log::{Level, Lines};
 use crate::{cmd, env, instance, log, node, pg, prompt, remote};
 
 const SPEC: &[Opt] = &[
@@ -38,7 +39,7 @@ const PG_HBA_BACKUP: &str = "pg_hba.conf.gpinitstandby.bak";
 
 /// How far creation got, for rollback (`g_init_standby_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Stage {
+pub enum Stage {
     NotStarted,
     UpdateCatalog,
     UpdatePgHba,
@@ -60,26 +61,8 @@ pub fn main(args: Vec<String>) -> i32 {
         }
     }
     log::set_options(cli::log_options(&opts, "D"));
-    let checks = [
-        (
-            opts.has("s") && opts.has("n"),
-            "Options -s and -n cannot be specified together.",
-        ),
-        (
-            opts.has("S") && opts.has("n"),
-            "Options -S and -n cannot be specified together.",
-        ),
-        (
-            opts.has("s") && opts.has("r"),
-            "Options -s and -r cannot be specified together.",
-        ),
-        (
-            !opts.has("r") && !opts.has("s") && !opts.has("n"),
-            "No action provided in the options.",
-        ),
-    ];
-    if let Some((_, msg)) = checks.iter().find(|(bad, _)| *bad) {
-        log::error(*msg);
+    if let Some(msg) = argument_error(opts.has("s"), opts.has("S"), opts.has("n"), opts.has("r")) {
+        log::error(msg);
         return 2;
     }
     if let Some(host) = opts.value("s") {
@@ -102,14 +85,35 @@ pub fn main(args: Vec<String>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            if opts.has("r") {
-                log::error(format!("Error removing standby coordinator: {e}"));
-            } else {
-                log::error(format!("Error initializing standby coordinator: {e}"));
-            }
+            log::emit(&[failure_line(opts.has("r"), &e.0)]);
             2
         }
     }
+}
+
+/// The line every failure ends with (exit code 2): removal (`-r`) or initialization (`-s`, `-n`).
+pub fn failure_line(remove: bool, msg: &str) -> (Level, String) {
+    let what = if remove { "removing" } else { "initializing" };
+    (
+        Level::Error,
+        format!("Error {what} standby coordinator: {msg}"),
+    )
+}
+
+/// The first of `parseargs`' exclusivity checks that fails, given which of `-s`, `-S`, `-n` and
+/// `-r` were given: the ERROR message before exit code 2.
+pub fn argument_error(s: bool, big_s: bool, n: bool, r: bool) -> Option<&'static str> {
+    [
+        (s && n, "Options -s and -n cannot be specified together."),
+        (
+            big_s && n,
+            "Options -S and -n cannot be specified together.",
+        ),
+        (s && r, "Options -s and -r cannot be specified together."),
+        (!r && !s && !n, "No action provided in the options."),
+    ]
+    .into_iter()
+    .find_map(|(bad, msg)| bad.then_some(msg))
 }
 
 /// `gp.Ping`: one ICMP echo.
@@ -134,10 +138,11 @@ fn coordinator(array: &Array) -> Result<&Seg> {
 }
 
 /// What the standby host reported during validation.
-struct HostCheck {
-    parent_exists: bool,
-    datadir_exists: bool,
-    addresses: Vec<String>,
+#[derive(Debug, Clone, Default)]
+pub struct HostCheck {
+    pub parent_exists: bool,
+    pub datadir_exists: bool,
+    pub addresses: Vec<String>,
 }
 
 fn check_standby_host(host: &str, datadir: &str) -> Result<HostCheck> {
@@ -170,41 +175,103 @@ pub fn parse_ip_addrs(out: &str) -> Vec<String> {
         .collect()
 }
 
+/// Lines to log and the outcome of a check: `Err` carries the message of
+/// `Error initializing standby coordinator: <msg>`.
+pub type Verdict = (Lines, std::result::Result<(), String>);
+
 /// `validate_standby_init`.
 fn validate(array: &Array, host: &str, port: Option<u16>, datadir: &str) -> Result<HostCheck> {
-    log::info("Validating environment and parameters for standby initialization...");
-    if array.standby().is_some() {
-        log::error("Standby coordinator already configured");
-        log::info("If you want to start the stopped standby coordinator, use the -n option");
-        bail!("standby coordinator already configured");
-    }
+    let (lines, r) = check_no_standby(array.standby().is_some());
+    log::emit(&lines);
+    r.map_err(Error)?;
     let c = coordinator(array)?;
     let check = check_standby_host(host, datadir)?;
+    let (lines, r) = check_standby_target(&c.hostname, c.port, host, port, datadir, &check);
+    log::emit(&lines);
+    r.map_err(Error)?;
+    Ok(check)
+}
+
+/// The first validation step: there must be no standby in the catalog yet.
+pub fn check_no_standby(configured: bool) -> Verdict {
+    let mut lines = vec![(
+        Level::Info,
+        "Validating environment and parameters for standby initialization...".to_string(),
+    )];
+    if !configured {
+        return (lines, Ok(()));
+    }
+    lines.push((
+        Level::Error,
+        "Standby coordinator already configured".to_string(),
+    ));
+    lines.push((
+        Level::Info,
+        "If you want to start the stopped standby coordinator, use the -n option".to_string(),
+    ));
+    (
+        lines,
+        Err("standby coordinator already configured".to_string()),
+    )
+}
+
+/// The rest of the validation, from what the standby host reported: the data directory's parent
+/// must exist and the data directory must not; the standby must not take the coordinator's host
+/// and port (`port` is `-P`, defaulting to the coordinator's).
+pub fn check_standby_target(
+    coord_host: &str,
+    coord_port: u16,
+    host: &str,
+    port: Option<u16>,
+    datadir: &str,
+    check: &HostCheck,
+) -> Verdict {
+    let mut lines = Vec::new();
+    let err = |lines: &mut Lines, m: String| lines.push((Level::Error, m));
     if !check.parent_exists {
         let base = std::path::Path::new(datadir)
             .parent()
             .map(|p| p.display().to_string())
             .unwrap_or_default();
-        log::error(format!(
-            "Parent directory {base} does not exist on host {host}"
-        ));
-        log::error("This directory must be created before running gpactivatestandby");
-        bail!("Parent directory {base} does not exist");
+        err(
+            &mut lines,
+            format!("Parent directory {base} does not exist on host {host}"),
+        );
+        err(
+            &mut lines,
+            "This directory must be created before running gpactivatestandby".to_string(),
+        );
+        return (
+            lines,
+            Err(format!("Parent directory {base} does not exist")),
+        );
     }
-    log::info(format!("Checking for data directory {datadir} on {host}"));
+    lines.push((
+        Level::Info,
+        format!("Checking for data directory {datadir} on {host}"),
+    ));
     if check.datadir_exists {
-        log::error(format!("Data directory already exists on host {host}"));
-        if host == c.hostname {
-            log::error(
-                "If you want to initialize a new standby on the same host as the coordinator (not recommended), use -S and -P to specify a new data directory and port",
+        err(
+            &mut lines,
+            format!("Data directory already exists on host {host}"),
+        );
+        if host == coord_host {
+            err(
+                &mut lines,
+                "If you want to initialize a new standby on the same host as the coordinator \
+                 (not recommended), use -S and -P to specify a new data directory and port"
+                    .to_string(),
             );
         }
-        bail!("coordinator data directory exists");
+        return (lines, Err("coordinator data directory exists".to_string()));
     }
-    if host == c.hostname && port.is_none_or(|p| p == c.port) {
-        bail!("cannot create standby on the same host and port");
+    if host == coord_host && port.is_none_or(|p| p == coord_port) {
+        return (
+            lines,
+            Err("cannot create standby on the same host and port".to_string()),
+        );
     }
-    Ok(check)
+    (lines, Ok(()))
 }
 
 /// `print_summary`, with the prompt unless `-a`.
@@ -217,39 +284,7 @@ fn print_summary(
 ) -> Result<()> {
     let c = coordinator(array)?;
     let remove = opts.has("r");
-    log::info("-----------------------------------------------------");
-    if remove {
-        log::info("Warm coordinator standby removal parameters");
-    } else {
-        log::info(format!(
-            "{PRODUCT} standby coordinator initialization parameters"
-        ));
-    }
-    log::info("-----------------------------------------------------");
-    log::info(format!(
-        "{PRODUCT} coordinator hostname               = {}",
-        c.hostname
-    ));
-    log::info(format!(
-        "{PRODUCT} coordinator data directory         = {}",
-        c.datadir
-    ));
-    log::info(format!(
-        "{PRODUCT} coordinator port                   = {}",
-        c.port
-    ));
-    log::info(format!(
-        "{PRODUCT} standby coordinator hostname       = {standby_host}"
-    ));
-    log::info(format!(
-        "{PRODUCT} standby coordinator port           = {port}"
-    ));
-    log::info(format!(
-        "{PRODUCT} standby coordinator data directory = {standby_dir}"
-    ));
-    if !remove {
-        log::info(format!("{PRODUCT} update system catalog         = On"));
-    }
+    log::emit(&summary_lines(remove, c, standby_host, port, standby_dir));
     if !opts.has("a") {
         let q = if remove {
             "Do you want to continue with deleting the standby coordinator?"
@@ -262,6 +297,129 @@ fn print_summary(
     }
     Ok(())
 }
+
+/// The parameter summary of `-s` (and of `-r`, without the catalog line).
+pub fn summary_lines(
+    remove: bool,
+    c: &Seg,
+    standby_host: &str,
+    standby_port: u16,
+    standby_dir: &str,
+) -> Lines {
+    let heading = if remove {
+        "Warm coordinator standby removal parameters".to_string()
+    } else {
+        format!("{PRODUCT} standby coordinator initialization parameters")
+    };
+    let mut l = vec![
+        DASHES_53.to_string(),
+        heading,
+        DASHES_53.to_string(),
+        format!(
+            "{PRODUCT} coordinator hostname               = {}",
+            c.hostname
+        ),
+        format!(
+            "{PRODUCT} coordinator data directory         = {}",
+            c.datadir
+        ),
+        format!("{PRODUCT} coordinator port                   = {}", c.port),
+        format!("{PRODUCT} standby coordinator hostname       = {standby_host}"),
+        format!("{PRODUCT} standby coordinator port           = {standby_port}"),
+        format!("{PRODUCT} standby coordinator data directory = {standby_dir}"),
+    ];
+    if !remove {
+        l.push(format!("{PRODUCT} update system catalog         = On"));
+    }
+    l.into_iter().map(|m| (Level::Info, m)).collect()
+}
+
+/// `get_unreachable_segment_hosts`: every segment host answers `ssh <host> 'echo <host>'` (in
+/// parallel); the ones that do not are warned about and returned, sorted.
+fn unreachable_segment_hosts(array: &Array) -> Vec<String> {
+    let mut hosts: Vec<String> = array
+        .segments()
+        .iter()
+        .map(|s| s.hostname.clone())
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    let answered: Vec<(String, bool)> = std::thread::scope(|sc| {
+        let handles: Vec<_> = hosts
+            .iter()
+            .map(|h| {
+                sc.spawn(move || {
+                    let o = remote::ssh(
+                        h,
+                        &format!("echo {}", cmd::sh_quote(h)),
+                        Duration::from_secs(30),
+                    );
+                    let ok = o.ok() && o.stdout.trim().lines().last() == Some(h.as_str());
+                    (h.clone(), ok)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("reachability worker panicked"))
+            .collect()
+    });
+    let down: Vec<String> = answered
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(h, _)| h)
+        .collect();
+    log::emit(&unreachable_lines(&down));
+    down
+}
+
+/// The warnings of `get_unreachable_segment_hosts` for the hosts that did not answer.
+pub fn unreachable_lines(down: &[String]) -> Lines {
+    if down.is_empty() {
+        return vec![];
+    }
+    std::iter::once("One or more hosts are not reachable via SSH.".to_string())
+        .chain(down.iter().map(|h| format!("Host {h} is unreachable")))
+        .map(|m| (Level::Warning, m))
+        .collect()
+}
+
+/// After the summary: with unreachable segment hosts their `pg_hba.conf` cannot be updated, so
+/// `-a` refuses; interactively the user is warned and then asked `Do you want to continue?`.
+pub fn check_unreachable(down: &[String], interactive: bool) -> Verdict {
+    if down.is_empty() {
+        return (vec![], Ok(()));
+    }
+    let mut l = vec![format!(
+        "One or more segment hosts are not currently reachable: {}",
+        down.join(" ")
+    )];
+    let r = if interactive {
+        l.push(
+            "If you continue with initialization, pg_hba.conf files on these hosts will not be \
+             updated."
+                .to_string(),
+        );
+        l.push(
+            "Manual effort will be required to update these files once all hosts are reachable \
+             again."
+                .to_string(),
+        );
+        Ok(())
+    } else {
+        l.push("Proceeding will leave the cluster in an inconsistent state.".to_string());
+        l.push(
+            "If you want to continue with initialization, re-run gpinitstandby without the -a \
+             option."
+                .to_string(),
+        );
+        Err("Unable to proceed while one or more hosts are unreachable".to_string())
+    };
+    (l.into_iter().map(|m| (Level::Warning, m)).collect(), r)
+}
+
+/// The dash line around the summary (53 dashes).
+const DASHES_53: &str = "-----------------------------------------------------";
 
 fn parse_port(opts: &cli::Parsed) -> Result<Option<u16>> {
     match opts.value("P") {
@@ -311,7 +469,17 @@ fn create_steps(
     let port_opt = parse_port(opts)?;
     let port = port_opt.unwrap_or(c.port);
     let check = validate(&array, host, port_opt, &datadir)?;
+    let unreachable = unreachable_segment_hosts(&array);
     print_summary(&array, opts, host, &datadir, port)?;
+    let (lines, r) = check_unreachable(&unreachable, !opts.has("a"));
+    log::emit(&lines);
+    r.map_err(Error)?;
+    if !unreachable.is_empty()
+        && !opts.has("a")
+        && !prompt::ask_yesno("Do you want to continue?", false)
+    {
+        bail!("User canceled");
+    }
     log::info("Syncing Apache Cloudberry extensions to standby");
     *ctx = Some((array.clone(), c.datadir.clone()));
 
@@ -483,9 +651,33 @@ fn wait_for_sync(port: u16) {
     }
 }
 
+/// One step of undoing a failed creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undo {
+    /// Stop the standby's postmaster if it runs.
+    StopStandby,
+    /// Delete the standby's catalog row.
+    Catalog,
+    /// Put the backed-up `pg_hba.conf` back and reload.
+    PgHba,
+}
+
+/// What to undo when creation failed after reaching `stage` (Cloudberry's rollback by
+/// `g_init_standby_state`): nothing before the catalog changed; the catalog row once it was
+/// added; `pg_hba.conf` too once it was being edited; a started standby is stopped first.
+pub fn undo_plan(stage: Stage) -> Vec<Undo> {
+    match stage {
+        Stage::NotStarted => vec![],
+        Stage::UpdateCatalog => vec![Undo::Catalog],
+        Stage::UpdatePgHba | Stage::CopyFiles => vec![Undo::Catalog, Undo::PgHba],
+        Stage::StartingStandby => vec![Undo::StopStandby, Undo::Catalog, Undo::PgHba],
+    }
+}
+
 /// Undo what `create_steps` did up to `stage`.
 fn rollback(stage: Stage, array: &Array, coord_dir: &str) {
-    if stage == Stage::NotStarted {
+    let plan = undo_plan(stage);
+    if plan.is_empty() {
         return;
     }
     log::warn("Trying to rollback changes that have been made...");
@@ -493,22 +685,28 @@ fn rollback(stage: Stage, array: &Array, coord_dir: &str) {
         .coordinator()
         .map(|c| c.port)
         .unwrap_or_else(env::pgport);
-    if stage == Stage::StartingStandby {
-        if let Ok(a) = Array::load(port) {
-            if let Some(sb) = a.standby() {
-                stop_standby(sb);
+    for step in plan {
+        match step {
+            Undo::StopStandby => {
+                if let Ok(a) = Array::load(port) {
+                    if let Some(sb) = a.standby() {
+                        stop_standby(sb);
+                    }
+                }
+            }
+            Undo::Catalog => {
+                log::info("Rolling back catalog change...");
+                let _ = remove_standby_from_catalog(port);
+            }
+            Undo::PgHba => {
+                log::info("Restoring pg_hba.conf file...");
+                let _ = fs::rename(
+                    format!("{coord_dir}/{PG_HBA_BACKUP}"),
+                    format!("{coord_dir}/pg_hba.conf"),
+                );
+                let _ = reload(coord_dir);
             }
         }
-    }
-    log::info("Rolling back catalog change...");
-    let _ = remove_standby_from_catalog(port);
-    if stage >= Stage::UpdatePgHba {
-        log::info("Restoring pg_hba.conf file...");
-        let _ = fs::rename(
-            format!("{coord_dir}/{PG_HBA_BACKUP}"),
-            format!("{coord_dir}/pg_hba.conf"),
-        );
-        let _ = reload(coord_dir);
     }
 }
 
@@ -563,6 +761,16 @@ fn delete_standby(opts: &cli::Parsed) -> Result<()> {
     Ok(())
 }
 
+/// `-n` starts nothing when the coordinator has any WAL sender; the message keeps Cloudberry's typo.
+pub fn already_running(wal_senders: usize) -> Option<(Level, String)> {
+    (wal_senders >= 1).then(|| {
+        (
+            Level::Info,
+            "Standy coordinator is already up and running.".to_string(),
+        )
+    })
+}
+
 /// `check_and_start_standby` (`-n`).
 fn check_and_start_standby() -> Result<()> {
     let array = load_array()?;
@@ -571,8 +779,9 @@ fn check_and_start_standby() -> Result<()> {
         bail!("Standby coordinator not configured");
     };
     let port = coordinator(&array)?.port;
-    if !pg::query(port, "SELECT * FROM pg_stat_replication")?.is_empty() {
-        log::info("Standy coordinator is already up and running.");
+    let senders = pg::query(port, "SELECT * FROM pg_stat_replication")?.len();
+    if let Some(line) = already_running(senders) {
+        log::emit(&[line]);
         return Ok(());
     }
     if !node::start_standby_coordinator(&sb) {
@@ -583,30 +792,5 @@ fn check_and_start_standby() -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ip_addrs() {
-        let out = "2: eth0    inet 172.18.0.3/16 brd 172.18.255.255 scope global eth0\\       valid_lft forever\n\
-                   2: eth0    inet6 fd00::3/64 scope global \\       valid_lft forever\n";
-        assert_eq!(parse_ip_addrs(out), ["172.18.0.3", "fd00::3"]);
-    }
-
-    #[test]
-    fn hba_section_goes_after_leading_comments() {
-        let text = "# header\n# TYPE\nlocal all all trust\n";
-        let out = hba_with_standby(text, "gpadmin", "scdw", &["172.18.0.3".to_string()], false);
-        assert_eq!(
-            out,
-            "# header\n# TYPE\n# standby coordinator host ip addresses\n\
-             host\tall\tgpadmin\t172.18.0.3/32\ttrust\n\
-             host\treplication\tgpadmin\tsamehost\ttrust\n\
-             host\treplication\tgpadmin\t172.18.0.3/32\ttrust\n\
-             local all all trust\n"
-        );
-        // Lines already present are not added twice.
-        let again = hba_with_standby(&out, "gpadmin", "scdw", &["172.18.0.3".to_string()], false);
-        assert_eq!(again.matches("172.18.0.3/32").count(), 2);
-    }
-}
+#[path = "gpinitstandby_tests.rs"]
+mod tests;

@@ -9,6 +9,7 @@ use crate::catalog::{Array, Seg};
 use crate::cli::{self, flag, valued, Opt};
 use crate::coordinator::{CoordEnv, Failure};
 use crate::error::{Error, Result};
+use crate::log::{Level, Lines};
 use crate::node;
 use crate::table::Table;
 use crate::{env, instance, log, pg, prompt, remote};
@@ -58,11 +59,7 @@ fn run(opts: &cli::Parsed) -> std::result::Result<i32, Failure> {
     log::info(format!("Cloudberry Catalog Version: '{catversion}'"));
     check_coordinator_running(&env)?;
     if opts.has("m") {
-        log::warn("****************************************************************************");
-        log::warn("Coordinator-only start requested. If a standby is configured, this command");
-        log::warn("may lead to a split-brain condition and possible unrecoverable data loss.");
-        log::warn("Maintenance mode should only be used with direction from Cloudberry Support.");
-        log::warn("****************************************************************************");
+        log::emit(&coordinator_only_banner());
         if !opts.has("a") && !prompt::ask_yesno("\nContinue with coordinator-only startup", false) {
             return Err(Failure::UserAbort);
         }
@@ -120,44 +117,111 @@ fn check_coordinator_running(env: &CoordEnv) -> std::result::Result<(), Failure>
     }
     log::warn("postmaster.pid file exists on Coordinator, checking if recovery startup required");
     log::info("Commencing recovery startup checks");
-    let st = crate::status::InstanceStatus::probe(&env.datadir, env.port);
-    let lock = pg::lock_file(env.port);
-    match (st.lock_file, st.port_active) {
-        (true, true) => {
-            log::info(format!(
-                "Have lock file {lock} and a process running on port {}",
-                env.port
-            ));
-            return Err(Failure::Plain(
-                "Coordinator instance process running".into(),
-            ));
-        }
-        (true, false) => log::info(format!(
-            "Have lock file {lock} but no process running on port {}",
-            env.port
-        )),
-        (false, true) => {
-            log::info(format!(
-                "No lock file {lock} but a process running on port {}",
-                env.port
-            ));
-            return Err(Failure::Plain(Error(format!(
-                "Port {} is already in use",
-                env.port
-            ))));
-        }
-        (false, false) => log::info(format!(
-            "No socket connection or lock file in /tmp found for port={}",
-            env.port
-        )),
-    }
+    let socket = pg::socket_file(env.port);
+    let socket_exists = std::path::Path::new(&socket).exists();
+    let active = crate::procfs::unix_socket_listening(&socket);
+    let (lines, verdict) = recovery_check(socket_exists, active, env.port);
+    log::emit(&lines);
+    verdict.map_err(|e| Failure::Plain(Error(e)))?;
     log::info("No Coordinator instance process, entering recovery startup mode");
-    if st.lock_file {
+    if socket_exists {
         log::info("Clearing Coordinator instance lock files");
     }
     log::info("Clearing Coordinator instance pid file");
     instance::clear_stale_files(&env.datadir, env.port);
     Ok(())
+}
+
+/// The warning banner of `gpstart -m`.
+pub fn coordinator_only_banner() -> Lines {
+    let stars = "*".repeat(76);
+    [
+        stars.as_str(),
+        "Coordinator-only start requested. If a standby is configured, this command",
+        "may lead to a split-brain condition and possible unrecoverable data loss.",
+        "Maintenance mode should only be used with direction from Cloudberry Support.",
+        stars.as_str(),
+    ]
+    .iter()
+    .map(|m| (Level::Warning, m.to_string()))
+    .collect()
+}
+
+/// `_recovery_startup` for a coordinator that left a `postmaster.pid`, from whether its socket
+/// file `/tmp/.s.PGSQL.<port>` exists and whether something listens on it: a live coordinator or
+/// a foreign process on the port refuses (`Err` is the `gpstart error:` message); otherwise the
+/// stale files are cleared and the start goes on.
+pub fn recovery_check(
+    socket_exists: bool,
+    active: bool,
+    port: u16,
+) -> (Lines, std::result::Result<(), String>) {
+    let socket = pg::socket_file(port);
+    let (line, verdict) = match (socket_exists, active) {
+        (true, true) => (
+            format!("Have lock file {socket} and a process running on port {port}"),
+            Err("Coordinator instance process running".to_string()),
+        ),
+        (true, false) => (
+            format!("Have lock file {socket} but no process running on port {port}"),
+            Ok(()),
+        ),
+        (false, true) => (
+            format!("No lock file {socket} but a process running on port {port}"),
+            Err(format!("Port {port} is already in use")),
+        ),
+        (false, false) => (
+            format!("No socket connection or lock file in /tmp found for port={port}"),
+            Ok(()),
+        ),
+    };
+    (vec![(Level::Info, line)], verdict)
+}
+
+/// What `check_standby` concludes from the timelines of this coordinator and of its standby.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StandbyCheck {
+    /// The standby is behind or level: start as coordinator.
+    Proceed,
+    /// The standby is on a later timeline: it has been activated, this node must not start.
+    Activated,
+    /// The standby's timeline could not be read (the error): ask, or abort with `-a`.
+    Unreachable(String),
+}
+
+/// Compare timelines as `_standby_activated` does (`primary < standby` means activated).
+pub fn judge_standby(
+    primary_tli: u32,
+    standby_tli: std::result::Result<u32, String>,
+) -> StandbyCheck {
+    match standby_tli {
+        Err(e) => StandbyCheck::Unreachable(e),
+        Ok(s) if primary_tli < s => StandbyCheck::Activated,
+        Ok(_) => StandbyCheck::Proceed,
+    }
+}
+
+/// The message `gpstart` fails with when its standby has been activated.
+pub const ACTIVATED: &str = "Standby activated, this node no more can act as coordinator.";
+
+/// The warnings for a standby whose timeline could not be read; with `-a` the start aborts.
+pub fn unreachable_standby_lines(err: &str, noninteractive: bool) -> Lines {
+    let mut l = vec![
+        format!(
+            "Standby host is unreachable, cannot determine whether the standby is currently \
+             acting as the coordinator. Received error: {err}"
+        ),
+        "Continue only if you are certain that the standby is not acting as the coordinator."
+            .to_string(),
+    ];
+    if noninteractive {
+        l.push(
+            "Non interactive mode detected. Not starting the cluster. Start the cluster in \
+             interactive mode."
+                .to_string(),
+        );
+    }
+    l.into_iter().map(|m| (Level::Warning, m)).collect()
 }
 
 /// The latest checkpoint's timeline of a data directory on `host` (local when `None`).
@@ -199,30 +263,25 @@ fn check_standby(
         return Ok(());
     };
     let primary_tli = timeline(&env.datadir, None)?;
-    match timeline(&sb.datadir, Some(&sb.hostname)) {
-        Err(e) => {
-            log::warn(format!(
-                "Standby host is unreachable, cannot determine whether the standby is currently acting as the coordinator. Received error: {e}"
-            ));
-            log::warn("Continue only if you are certain that the standby is not acting as the coordinator.");
+    let standby_tli = timeline(&sb.datadir, Some(&sb.hostname)).map_err(|e| e.0);
+    match judge_standby(primary_tli, standby_tli) {
+        StandbyCheck::Unreachable(e) => {
+            let lines = unreachable_standby_lines(&e, noninteractive);
+            log::emit(&lines[..2]);
             if noninteractive || !prompt::ask_yesno("\nContinue with startup", false) {
-                if noninteractive {
-                    log::warn("Non interactive mode detected. Not starting the cluster. Start the cluster in interactive mode.");
-                }
+                log::emit(&lines[2..]);
                 let _ = pg::stop(&env.datadir, "fast", 120);
                 return Err(Failure::UserAbort);
             }
             *start_standby = false;
             Ok(())
         }
-        Ok(standby_tli) if primary_tli < standby_tli => {
+        StandbyCheck::Activated => {
             let _ = pg::stop(&env.datadir, "fast", 120);
             log::info("Coordinator Stopped...");
-            Err(Failure::Plain(
-                "Standby activated, this node no more can act as coordinator.".into(),
-            ))
+            Err(Failure::Plain(ACTIVATED.into()))
         }
-        Ok(_) => Ok(()),
+        StandbyCheck::Proceed => Ok(()),
     }
 }
 
@@ -286,4 +345,86 @@ fn print_segment_start(segs: &[&Seg], started: usize, failed: &[(Seg, String)]) 
         "Successfully started {started} of {} segment instances {flag}",
         segs.len()
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(l: &Lines) -> Vec<String> {
+        l.iter()
+            .map(|(lvl, m)| format!("[{}]:-{m}", lvl.name()))
+            .collect()
+    }
+
+    #[test]
+    fn utility_mode_banner() {
+        let stars = format!("[WARNING]:-{}", "*".repeat(76));
+        assert_eq!(
+            text(&coordinator_only_banner()),
+            [
+                stars.as_str(),
+                "[WARNING]:-Coordinator-only start requested. If a standby is configured, this command",
+                "[WARNING]:-may lead to a split-brain condition and possible unrecoverable data loss.",
+                "[WARNING]:-Maintenance mode should only be used with direction from Cloudberry Support.",
+                stars.as_str(),
+            ]
+        );
+    }
+
+    #[test]
+    fn recovery_startup_refuses_a_live_port_only() {
+        let (l, r) = recovery_check(true, true, 5432);
+        assert_eq!(
+            text(&l),
+            ["[INFO]:-Have lock file /tmp/.s.PGSQL.5432 and a process running on port 5432"]
+        );
+        assert_eq!(r, Err("Coordinator instance process running".to_string()));
+        // kill -9 leaves the socket file; nothing listens: recover.
+        let (l, r) = recovery_check(true, false, 5432);
+        assert_eq!(
+            text(&l),
+            ["[INFO]:-Have lock file /tmp/.s.PGSQL.5432 but no process running on port 5432"]
+        );
+        assert_eq!(r, Ok(()));
+        let (_, r) = recovery_check(false, true, 5432);
+        assert_eq!(r, Err("Port 5432 is already in use".to_string()));
+        let (l, r) = recovery_check(false, false, 5432);
+        assert_eq!(
+            text(&l),
+            ["[INFO]:-No socket connection or lock file in /tmp found for port=5432"]
+        );
+        assert_eq!(r, Ok(()));
+    }
+
+    #[test]
+    fn an_old_coordinator_behind_its_standby_refuses() {
+        // After gpactivatestandby the standby is on timeline 2, the old coordinator on 1.
+        assert_eq!(judge_standby(1, Ok(2)), StandbyCheck::Activated);
+        assert_eq!(judge_standby(2, Ok(2)), StandbyCheck::Proceed);
+        assert_eq!(judge_standby(3, Ok(2)), StandbyCheck::Proceed);
+        assert_eq!(
+            judge_standby(1, Err("ssh: connect to host scdw port 22: No route".into())),
+            StandbyCheck::Unreachable("ssh: connect to host scdw port 22: No route".into())
+        );
+        assert_eq!(
+            ACTIVATED,
+            "Standby activated, this node no more can act as coordinator."
+        );
+    }
+
+    #[test]
+    fn an_unreachable_standby_stops_a_noninteractive_start() {
+        let l = text(&unreachable_standby_lines("timed out", true));
+        assert_eq!(l.len(), 3);
+        assert_eq!(
+            l[0],
+            "[WARNING]:-Standby host is unreachable, cannot determine whether the standby is currently acting as the coordinator. Received error: timed out"
+        );
+        assert_eq!(
+            l[2],
+            "[WARNING]:-Non interactive mode detected. Not starting the cluster. Start the cluster in interactive mode."
+        );
+        assert_eq!(unreachable_standby_lines("timed out", false).len(), 2);
+    }
 }

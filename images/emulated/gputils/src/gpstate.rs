@@ -1,14 +1,20 @@
 //! `gpstate` (default and `-b`: status summary) and `gpstate -f` (standby details and
 //! `pg_stat_replication`), with the formats of Cloudberry's `clsSystemState.py`. Exit code 0
 //! whatever the cluster's state; 2 when the coordinator cannot be queried or the options are bad.
+//!
+//! The effects (one status probe per host over ssh, the catalog and `pg_stat_replication`
+//! queries) are kept apart from the output: `standby_block`, `replication_heading`,
+//! `replication_block` and `summary_table` turn what was observed into log lines, and
+//! `fixtures.rs` checks them against the harness parser's fixtures for every state.
 
 use crate::catalog::{Array, Seg};
 use crate::cli::{self, flag, valued, Opt};
 use crate::coordinator::{failed_line, CoordEnv};
 use crate::error::Result;
+use crate::log::{Level, Lines};
 use crate::status::{self, InstanceStatus};
 use crate::table::Table;
-use crate::{log, node, pg};
+use crate::{log, node, pg, progress};
 
 const SPEC: &[Opt] = &[
     flag("b", &["-b"]),
@@ -40,6 +46,8 @@ const SPEC: &[Opt] = &[
 
 /// The dash line around the `pg_stat_replication` block (61 dashes).
 const DASHES_61: &str = "-------------------------------------------------------------";
+/// The underline of `Standby coordinator details` (22 dashes).
+const DASHES_22: &str = "----------------------";
 
 /// Entry point.
 pub fn main(args: Vec<String>) -> i32 {
@@ -83,53 +91,102 @@ fn run(opts: &cli::Parsed) -> Result<()> {
     if opts.has("f") {
         show_standby(&array, env.port)
     } else {
-        show_status_statistics(&array);
+        show_status_statistics(&array, opts.has("q"));
         Ok(())
     }
 }
 
-/// `gpstate -f`.
+/// `gpstate -f`: the standby block (after one status probe over ssh), then the
+/// `pg_stat_replication` block.
 fn show_standby(array: &Array, port: u16) -> Result<()> {
-    match array.standby() {
-        None => log::info("Standby coordinator instance not configured"),
+    let lines = match array.standby() {
+        None => standby_block(None),
         Some(sb) => {
             let fetched = status::fetch(&sb.address, &[sb.dir_port()]);
-            log::info("Standby coordinator details");
-            log::info("----------------------");
-            standby_table(sb, fetched.as_ref().map(|v| &v[0]).map_err(String::as_str)).output();
+            standby_block(Some((
+                sb,
+                fetched.as_ref().map(|v| &v[0]).map_err(String::as_str),
+            )))
         }
-    }
-    log::info(DASHES_61);
-    log::info("-pg_stat_replication");
-    log::info(DASHES_61);
+    };
+    log::emit(&lines);
+    log::emit(&replication_heading());
     let rows = pg::query(
         port,
         "SELECT state, sync_state, sent_lsn, flush_lsn, replay_lsn FROM pg_stat_replication",
     )?;
-    match rows.len() {
-        1 => {
+    log::emit(&replication_block(&rows));
+    Ok(())
+}
+
+/// What a status probe of one instance gave: its status, or the warning of a host that could not
+/// be asked (`Error getting status from host <host>`).
+pub type Probe<'a> = std::result::Result<&'a InstanceStatus, &'a str>;
+
+/// The first block of `gpstate -f`: `Standby coordinator instance not configured` without a
+/// standby, else the details heading, its 22-dash underline and the details table.
+pub fn standby_block(standby: Option<(&Seg, Probe<'_>)>) -> Lines {
+    match standby {
+        None => vec![(
+            Level::Info,
+            "Standby coordinator instance not configured".to_string(),
+        )],
+        Some((sb, probe)) => {
+            let mut lines = vec![
+                (Level::Info, "Standby coordinator details".to_string()),
+                (Level::Info, DASHES_22.to_string()),
+            ];
+            lines.extend(standby_table(sb, probe).render());
+            lines
+        }
+    }
+}
+
+/// The heading of the `pg_stat_replication` block, printed before the query runs.
+pub fn replication_heading() -> Lines {
+    [DASHES_61, "-pg_stat_replication", DASHES_61]
+        .iter()
+        .map(|l| (Level::Info, l.to_string()))
+        .collect()
+}
+
+/// The body of the `pg_stat_replication` block and its closing dash line, from the rows of
+/// `SELECT state, sync_state, sent_lsn, flush_lsn, replay_lsn`: one row is printed field by field
+/// (the state raw: `streaming`, `catchup`, `startup`, ...; SQL NULL as Python's `None`), none is
+/// `No entries found.`, more than one is only a warning.
+pub fn replication_block(rows: &[Vec<String>]) -> Lines {
+    let mut lines: Lines = Vec::new();
+    match rows {
+        [row] => {
             let v = |i: usize| {
-                rows[0]
-                    .get(i)
+                row.get(i)
                     .filter(|s| !s.is_empty())
                     .cloned()
                     .unwrap_or_else(|| "None".into())
             };
-            log::info(format!("-WAL Sender State: {}", v(0)));
-            log::info(format!("-Sync state: {}", v(1)));
-            log::info(format!("-Sent Location: {}", v(2)));
-            log::info(format!("-Flush Location: {}", v(3)));
-            log::info(format!("-Replay Location: {}", v(4)));
+            let labels = [
+                "WAL Sender State",
+                "Sync state",
+                "Sent Location",
+                "Flush Location",
+                "Replay Location",
+            ];
+            for (i, label) in labels.iter().enumerate() {
+                lines.push((Level::Info, format!("-{label}: {}", v(i))));
+            }
         }
-        0 => log::info("No entries found."),
-        _ => log::warn("pg_stat_replication shows more than 1 row."),
+        [] => lines.push((Level::Info, "No entries found.".to_string())),
+        _ => lines.push((
+            Level::Warning,
+            "pg_stat_replication shows more than 1 row.".to_string(),
+        )),
     }
-    log::info(DASHES_61);
-    Ok(())
+    lines.push((Level::Info, DASHES_61.to_string()));
+    lines
 }
 
 /// The standby details table of `gpstate -f` for a fetched status (or the fetch warning).
-pub fn standby_table(sb: &Seg, st: std::result::Result<&InstanceStatus, &str>) -> Table {
+pub fn standby_table(sb: &Seg, st: Probe<'_>) -> Table {
     let mut t = Table::new();
     t.info(["Standby address", &format!("= {}", sb.address)]);
     t.info(["Standby data directory", &format!("= {}", sb.datadir)]);
@@ -158,7 +215,7 @@ pub fn standby_table(sb: &Seg, st: std::result::Result<&InstanceStatus, &str>) -
 }
 
 /// Per-host probe results: host name to the statuses of its instances, or the fetch warning.
-type HostResults = Vec<(String, std::result::Result<Vec<InstanceStatus>, String>)>;
+pub type HostResults = Vec<(String, std::result::Result<Vec<InstanceStatus>, String>)>;
 
 /// Probe every host holding segments or the standby, one ssh per host, in parallel.
 fn fetch_all(array: &Array) -> HostResults {
@@ -175,10 +232,8 @@ fn fetch_all(array: &Array) -> HostResults {
     .collect()
 }
 
-fn lookup<'a>(
-    results: &'a HostResults,
-    seg: &Seg,
-) -> std::result::Result<&'a InstanceStatus, &'a str> {
+/// The probe of `seg` among the per-host results (`no status` if its host was not probed).
+fn lookup<'a>(results: &'a HostResults, seg: &Seg) -> Probe<'a> {
     match results.iter().find(|(h, _)| *h == seg.hostname) {
         None => Err("no status"),
         Some((_, Err(w))) => Err(w.as_str()),
@@ -189,16 +244,83 @@ fn lookup<'a>(
     }
 }
 
-/// `gpstate -b`.
-fn show_status_statistics(array: &Array) {
+/// `gpstate -b`: probe the hosts (a line of dots while that takes more than a second, unless
+/// `-q`), then the summary table.
+fn show_status_statistics(array: &Array, quiet: bool) {
     log::info("Gathering data from segments...");
-    let results = fetch_all(array);
+    let results = if quiet {
+        fetch_all(array)
+    } else {
+        progress::with_dots(PROGRESS_INTERVAL, &mut std::io::stdout(), || {
+            fetch_all(array)
+        })
+    };
     log::info("Cloudberry instance status summary");
     summary_table(array, &results).output();
 }
 
-/// The `gpstate -b` table from the catalog and the probes.
-fn summary_table(array: &Array, results: &HostResults) -> Table {
+/// How often `gpstate` prints a progress dot while it waits for the hosts.
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The `Standby coordinator state` row's value, and whether it is a warning: passive only when
+/// the standby has a `postmaster.pid` with a live pid and no pid error.
+pub fn standby_state(probe: Probe<'_>) -> (bool, String) {
+    match probe {
+        Err(w) => (true, format!("= Status could not be determined: {w}")),
+        Ok(s) if s.pid_file && s.pid > 0 && s.pid_error().is_none() => {
+            (false, "= Standby host passive".to_string())
+        }
+        Ok(_) => (true, "= Standby host DOWN".to_string()),
+    }
+}
+
+/// What the hosts say is missing for the instances of one segment section.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Missing {
+    /// Instances without `postmaster.pid`.
+    pub pid_files: usize,
+    /// Instances whose `postmaster.pid` gave no pid.
+    pub pids: usize,
+    /// Instances without `/tmp/.s.PGSQL.<port>.lock`.
+    pub lock_files: usize,
+    /// Instances without a postmaster: no pid, or a pid error (lock file and socket disagree).
+    pub processes: usize,
+}
+
+impl Missing {
+    /// Count as `clsSystemState.py` does: an instance whose host could not be asked counts as
+    /// missing everything; otherwise each fact counts on its own, and a pid of 0 counts as both a
+    /// missing pid and a missing process.
+    pub fn tally<'a>(probes: impl IntoIterator<Item = Probe<'a>>) -> Missing {
+        let mut m = Missing::default();
+        for p in probes {
+            match p {
+                Err(_) => {
+                    m.pid_files += 1;
+                    m.pids += 1;
+                    m.lock_files += 1;
+                    m.processes += 1;
+                }
+                Ok(st) => {
+                    m.lock_files += usize::from(!st.lock_file);
+                    m.pid_files += usize::from(!st.pid_file);
+                    if st.pid == 0 {
+                        m.pids += 1;
+                        m.processes += 1;
+                    } else if st.pid_error().is_some() {
+                        m.processes += 1;
+                    }
+                }
+            }
+        }
+        m
+    }
+}
+
+/// The `gpstate -b` table from the catalog and the probes: one [`Table`], so every label and
+/// value column is as wide as its widest entry; non-zero failure, missing and acting-as-primary
+/// rows are warnings.
+pub fn summary_table(array: &Array, results: &HostResults) -> Table {
     let mut t = Table::new();
     t.separator();
     t.info(["Coordinator instance", "= Active"]);
@@ -208,20 +330,8 @@ fn summary_table(array: &Array, results: &HostResults) -> Table {
         }
         Some(sb) => {
             t.info(["Coordinator standby", &format!("= {}", sb.hostname)]);
-            match lookup(results, sb) {
-                Err(w) => {
-                    t.warn([
-                        "Standby coordinator state",
-                        &format!("= Status could not be determined: {w}"),
-                    ]);
-                }
-                Ok(s) if s.pid_file && s.pid > 0 && s.pid_error().is_none() => {
-                    t.info(["Standby coordinator state", "= Standby host passive"]);
-                }
-                Ok(_) => {
-                    t.warn(["Standby coordinator state", "= Standby host DOWN"]);
-                }
-            }
+            let (warn, value) = standby_state(lookup(results, sb));
+            t.info_or_warn(warn, ["Standby coordinator state", value.as_str()]);
         }
     }
     let segs = array.segments();
@@ -249,372 +359,57 @@ fn summary_table(array: &Array, results: &HostResults) -> Table {
             t.separator();
             continue;
         }
-        let (mut pidfile_missing, mut proc_missing, mut lock_missing, mut pid_missing) =
-            (0, 0, 0, 0);
-        for s in &of_kind {
-            match lookup(results, s) {
-                Err(_) => {
-                    pidfile_missing += 1;
-                    lock_missing += 1;
-                    proc_missing += 1;
-                    pid_missing += 1;
-                }
-                Ok(st) => {
-                    lock_missing += usize::from(!st.lock_file);
-                    pidfile_missing += usize::from(!st.pid_file);
-                    if st.pid == 0 {
-                        pid_missing += 1;
-                        proc_missing += 1;
-                    } else if st.pid_error().is_some() {
-                        proc_missing += 1;
-                    }
-                }
-            }
-        }
-        let n = of_kind.len();
-        let lower = kind.to_lowercase();
-        let valid = of_kind.iter().filter(|s| s.is_up()).count();
-        let failures = of_kind.iter().filter(|s| s.status == 'd').count();
-        t.info([format!("Total {lower} segments"), format!("= {n}")]);
-        t.info([
-            format!("Total {lower} segment valid (at coordinator)"),
-            format!("= {valid}"),
-        ]);
-        t.info_or_warn(
-            failures > 0,
-            [
-                format!("Total {lower} segment failures (at coordinator)"),
-                format!("= {failures}"),
-            ],
-        );
-        t.info_or_warn(
-            pidfile_missing > 0,
-            [
-                "Total number of postmaster.pid files missing".to_string(),
-                format!("= {pidfile_missing}"),
-            ],
-        );
-        t.info([
-            "Total number of postmaster.pid files found".to_string(),
-            format!("= {}", n - pidfile_missing),
-        ]);
-        t.info_or_warn(
-            pid_missing > 0,
-            [
-                "Total number of postmaster.pid PIDs missing".to_string(),
-                format!("= {pid_missing}"),
-            ],
-        );
-        t.info([
-            "Total number of postmaster.pid PIDs found".to_string(),
-            format!("= {}", n - pid_missing),
-        ]);
-        t.info_or_warn(
-            lock_missing > 0,
-            [
-                "Total number of /tmp lock files missing".to_string(),
-                format!("= {lock_missing}"),
-            ],
-        );
-        t.info([
-            "Total number of /tmp lock files found".to_string(),
-            format!("= {}", n - lock_missing),
-        ]);
-        t.info_or_warn(
-            proc_missing > 0,
-            [
-                "Total number postmaster processes missing".to_string(),
-                format!("= {proc_missing}"),
-            ],
-        );
-        t.info([
-            "Total number postmaster processes found".to_string(),
-            format!("= {}", n - proc_missing),
-        ]);
-        if kind == "Mirror" {
-            let acting = of_kind.iter().filter(|s| s.is_primary(true)).count();
-            t.info_or_warn(
-                acting > 0,
-                [
-                    "Total number mirror segments acting as primary segments".to_string(),
-                    format!("= {acting}"),
-                ],
-            );
-            t.info([
-                "Total number mirror segments acting as mirror segments".to_string(),
-                format!("= {}", n - acting),
-            ]);
-        }
+        let missing = Missing::tally(of_kind.iter().map(|s| lookup(results, s)));
+        section_rows(&mut t, kind, &of_kind, missing);
         t.separator();
     }
     t
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::catalog::parse_rows;
-
-    fn array(with_standby: bool, with_mirrors: bool) -> Array {
-        let mut rows = vec![vec![
-            "1",
-            "-1",
-            "p",
-            "p",
-            "n",
-            "u",
-            "cdw",
-            "cdw",
-            "5432",
-            "/c/gpseg-1",
-        ]];
-        if with_standby {
-            rows.push(vec![
-                "6",
-                "-1",
-                "m",
-                "m",
-                "s",
-                "u",
-                "scdw",
-                "scdw",
-                "5432",
-                "/c/gpseg-1",
-            ]);
-        }
-        rows.push(vec![
-            "2",
-            "0",
-            "p",
-            "p",
-            "s",
-            "u",
-            "sdw1",
-            "sdw1",
-            "40000",
-            "/p/gpseg0",
+/// The rows of one segment section (`kind` is `Primary` or `Mirror`).
+fn section_rows(t: &mut Table, kind: &str, of_kind: &[&Seg], missing: Missing) {
+    let n = of_kind.len();
+    let lower = kind.to_lowercase();
+    let valid = of_kind.iter().filter(|s| s.is_up()).count();
+    let failures = of_kind.iter().filter(|s| s.status == 'd').count();
+    t.info([format!("Total {lower} segments"), format!("= {n}")]);
+    t.info([
+        format!("Total {lower} segment valid (at coordinator)"),
+        format!("= {valid}"),
+    ]);
+    t.info_or_warn(
+        failures > 0,
+        [
+            format!("Total {lower} segment failures (at coordinator)"),
+            format!("= {failures}"),
+        ],
+    );
+    let pairs = [
+        ("Total number of postmaster.pid files", missing.pid_files),
+        ("Total number of postmaster.pid PIDs", missing.pids),
+        ("Total number of /tmp lock files", missing.lock_files),
+        ("Total number postmaster processes", missing.processes),
+    ];
+    for (label, m) in pairs {
+        t.info_or_warn(m > 0, [format!("{label} missing"), format!("= {m}")]);
+        t.info([format!("{label} found"), format!("= {}", n - m)]);
+    }
+    if kind == "Mirror" {
+        let acting = of_kind.iter().filter(|s| s.is_primary(true)).count();
+        t.info_or_warn(
+            acting > 0,
+            [
+                "Total number mirror segments acting as primary segments".to_string(),
+                format!("= {acting}"),
+            ],
+        );
+        t.info([
+            "Total number mirror segments acting as mirror segments".to_string(),
+            format!("= {}", n - acting),
         ]);
-        rows.push(vec![
-            "3",
-            "1",
-            "p",
-            "p",
-            "s",
-            "u",
-            "sdw2",
-            "sdw2",
-            "40000",
-            "/p/gpseg1",
-        ]);
-        if with_mirrors {
-            rows.push(vec![
-                "4",
-                "0",
-                "m",
-                "m",
-                "s",
-                "u",
-                "sdw2",
-                "sdw2",
-                "50000",
-                "/m/gpseg0",
-            ]);
-            rows.push(vec![
-                "5",
-                "1",
-                "m",
-                "m",
-                "s",
-                "u",
-                "sdw1",
-                "sdw1",
-                "50000",
-                "/m/gpseg1",
-            ]);
-        }
-        let rows: Vec<Vec<String>> = rows
-            .into_iter()
-            .map(|r| r.into_iter().map(String::from).collect())
-            .collect();
-        Array {
-            segs: parse_rows(&rows).unwrap(),
-        }
-    }
-
-    fn up(dir: &str, port: u16, pid: i32) -> InstanceStatus {
-        InstanceStatus {
-            datadir: dir.into(),
-            port,
-            pid_file: true,
-            pid,
-            lock_file: true,
-            port_active: true,
-        }
-    }
-
-    fn healthy(a: &Array) -> HostResults {
-        let mut r: HostResults = Vec::new();
-        for (h, segs) in Array::by_host(
-            a.segs
-                .iter()
-                .filter(|s| !(s.content == -1 && s.role == 'p')),
-        ) {
-            r.push((
-                h,
-                Ok(segs
-                    .iter()
-                    .map(|s| up(&s.datadir, s.port, 100 + s.dbid as i32))
-                    .collect()),
-            ));
-        }
-        r
-    }
-
-    fn text(t: &Table) -> Vec<String> {
-        t.render()
-            .into_iter()
-            .map(|(l, s)| format!("[{}]:-{}", l.name(), s))
-            .collect()
-    }
-
-    #[test]
-    fn healthy_summary_matches_reference() {
-        let a = array(true, true);
-        let l = text(&summary_table(&a, &healthy(&a)));
-        assert_eq!(l[0], format!("[INFO]:-{}", "-".repeat(52)));
-        assert_eq!(
-            l[1],
-            "[INFO]:-   Coordinator instance                                      = Active"
-        );
-        assert_eq!(
-            l[2],
-            "[INFO]:-   Coordinator standby                                       = scdw"
-        );
-        assert_eq!(l[3], "[INFO]:-   Standby coordinator state                                 = Standby host passive");
-        assert_eq!(
-            l[4],
-            "[INFO]:-   Total segment instance count from metadata                = 4"
-        );
-        assert_eq!(l[6], "[INFO]:-   Primary Segment Status");
-        assert_eq!(
-            l[8],
-            "[INFO]:-   Total primary segments                                    = 2"
-        );
-        assert!(l.contains(
-            &"[INFO]:-   Total number mirror segments acting as mirror segments    = 2".to_string()
-        ));
-        assert!(l.iter().all(|x| x.starts_with("[INFO]")));
-    }
-
-    #[test]
-    fn no_standby_no_mirrors() {
-        let a = array(false, false);
-        let l = text(&summary_table(&a, &healthy(&a)));
-        assert_eq!(l[2], "[INFO]:-   Coordinator standby                               = No coordinator standby configured");
-        assert!(!l.iter().any(|x| x.contains("Standby coordinator state")));
-        assert!(l.contains(&"[INFO]:-   Mirrors not configured on this array".to_string()));
-    }
-
-    #[test]
-    fn standby_down_and_unreachable() {
-        let a = array(true, true);
-        let mut r = healthy(&a);
-        for (h, v) in r.iter_mut() {
-            if h == "scdw" {
-                *v = Ok(vec![InstanceStatus {
-                    pid_file: false,
-                    pid: 0,
-                    lock_file: false,
-                    port_active: false,
-                    ..up("/c/gpseg-1", 5432, 0)
-                }]);
-            }
-        }
-        let l = text(&summary_table(&a, &r));
-        assert_eq!(l[3], "[WARNING]:-Standby coordinator state                                 = Standby host DOWN   <<<<<<<<");
-        for (h, v) in r.iter_mut() {
-            if h == "scdw" {
-                *v = Err("Error getting status from host scdw".into());
-            }
-        }
-        let l = text(&summary_table(&a, &r));
-        assert!(l[3].starts_with("[WARNING]:-Standby coordinator state"));
-        assert!(
-            l[3].contains("= Status could not be determined: Error getting status from host scdw")
-        );
-    }
-
-    #[test]
-    fn dead_mirror_host_counts_as_missing() {
-        let a = array(true, true);
-        let mut r = healthy(&a);
-        for (h, v) in r.iter_mut() {
-            if h == "sdw2" {
-                *v = Err("Error getting status from host sdw2".into());
-            }
-        }
-        let l = text(&summary_table(&a, &r));
-        assert!(l.iter().any(|x| x
-            .starts_with("[WARNING]:-Total number of postmaster.pid files missing")
-            && x.contains("= 1")));
-    }
-
-    #[test]
-    fn standby_details_variants() {
-        let dir = "/data0/database/coordinator/gpseg-1";
-        let sb = Seg {
-            datadir: dir.into(),
-            ..array(true, false).standby().unwrap().clone()
-        };
-        let l = text(&standby_table(&sb, Ok(&up(dir, 5432, 4321))));
-        assert_eq!(l[0], "[INFO]:-   Standby address          = scdw");
-        assert_eq!(
-            l[1],
-            "[INFO]:-   Standby data directory   = /data0/database/coordinator/gpseg-1"
-        );
-        assert_eq!(l[3], "[INFO]:-   Standby PID              = 4321");
-        assert_eq!(
-            l[4],
-            "[INFO]:-   Standby status           = Standby host passive"
-        );
-        let dead = InstanceStatus {
-            port_active: false,
-            ..up(dir, 5432, 4321)
-        };
-        let l = text(&standby_table(&sb, Ok(&dead)));
-        assert_eq!(
-            l[3],
-            "[WARNING]:-Standby PID              = 4321                                  Have lock file /tmp/.s.PGSQL.5432.lock but no process running on port 5432   <<<<<<<<"
-        );
-        assert_eq!(
-            l[4],
-            "[WARNING]:-Standby status           = Status could not be determined        <<<<<<<<"
-        );
-        // The reference's rows for a standby without postmaster.pid, verbatim.
-        let none = InstanceStatus {
-            pid_file: false,
-            pid: 0,
-            lock_file: false,
-            port_active: false,
-            ..dead
-        };
-        let l = text(&standby_table(&sb, Ok(&none)));
-        assert_eq!(
-            l[3],
-            "[WARNING]:-Standby PID              = 0                                     <<<<<<<<"
-        );
-        assert_eq!(
-            l[4],
-            "[WARNING]:-Standby status           = Standby process not running           <<<<<<<<"
-        );
-        let l = text(&standby_table(
-            &sb,
-            Err("Error getting status from host scdw"),
-        ));
-        assert!(l[3].starts_with(
-            "[WARNING]:-Standby PID              = Error getting status from host scdw"
-        ));
-        assert!(l[4]
-            .starts_with("[WARNING]:-Standby status           = Status could not be determined"));
     }
 }
+
+#[cfg(test)]
+#[path = "gpstate_tests.rs"]
+mod tests;

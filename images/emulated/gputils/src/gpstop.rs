@@ -8,6 +8,7 @@ use crate::catalog::{Array, Seg};
 use crate::cli::{self, flag, valued, Opt};
 use crate::coordinator::{CoordEnv, Failure};
 use crate::error::{bail, Result};
+use crate::log::{Level, Lines};
 use crate::node::{self, Outcome};
 use crate::table::Table;
 use crate::{cmd, instance, log, pg, procfs, prompt, remote};
@@ -90,17 +91,13 @@ fn run(opts: &cli::Parsed) -> std::result::Result<i32, Failure> {
     log::info("Obtaining Segment details from coordinator...");
     let array = Array::load(env.port)?;
     log::info(format!("Cloudberry Version: '{}'", pg::gp_version()));
-    let coordinator_only = opts.has("m") || array.segments().is_empty();
+    let (coordinator_only, question) = shutdown_scope(opts.has("m"), array.segments().is_empty());
+    if !opts.has("a") && !prompt::ask_yesno(question, false) {
+        return Err(Failure::UserAbort);
+    }
     if coordinator_only {
-        if !opts.has("a") && !prompt::ask_yesno("\nContinue with coordinator-only shutdown", false)
-        {
-            return Err(Failure::UserAbort);
-        }
         stop_coordinator(&env, &mode)?;
         return Ok(0);
-    }
-    if !opts.has("a") && !prompt::ask_yesno("\nContinue with Cloudberry instance shutdown", false) {
-        return Err(Failure::UserAbort);
     }
     stop_coordinator(&env, &mode)?;
     if !opts.has("y") {
@@ -134,6 +131,32 @@ fn check_db_running(env: &CoordEnv, mode: &mut String) -> std::result::Result<()
     Ok(())
 }
 
+/// What `_stop_coordinator` logs before it stops the coordinator in `mode`; a smart shutdown
+/// also says it waits for the sessions.
+pub fn commencing_lines(mode: &str, datadir: &str) -> Lines {
+    let mut l = vec![
+        format!("Commencing Coordinator instance shutdown with mode='{mode}'"),
+        format!("Coordinator segment instance directory={datadir}"),
+    ];
+    if mode == "smart" {
+        l.push(
+            "Stopping coordinator segment and waiting for user connections to finish ..."
+                .to_string(),
+        );
+    }
+    l.into_iter().map(|m| (Level::Info, m)).collect()
+}
+
+/// Whether only the coordinator is stopped (`-m`, or an array without segments), and the
+/// question asked first unless `-a`.
+pub fn shutdown_scope(coordinator_only: bool, no_segments: bool) -> (bool, &'static str) {
+    if coordinator_only || no_segments {
+        (true, "\nContinue with coordinator-only shutdown")
+    } else {
+        (false, "\nContinue with Cloudberry instance shutdown")
+    }
+}
+
 /// The postmaster of `datadir` and its children (what `get_postgres_segment_processes` lists).
 fn instance_pids(datadir: &str) -> Vec<i32> {
     let procs = procfs::list();
@@ -147,13 +170,7 @@ fn instance_pids(datadir: &str) -> Vec<i32> {
 
 /// Stop the local coordinator (`_stop_coordinator`).
 fn stop_coordinator(env: &CoordEnv, mode: &str) -> Result<()> {
-    log::info(format!(
-        "Commencing Coordinator instance shutdown with mode='{mode}'"
-    ));
-    log::info(format!(
-        "Coordinator segment instance directory={}",
-        env.datadir
-    ));
+    log::emit(&commencing_lines(mode, &env.datadir));
     let pids = instance_pids(&env.datadir);
     let mut mode = mode.to_string();
     if mode == "smart" && !stop_smart(&env.datadir)? {
@@ -183,7 +200,6 @@ fn stop_coordinator(env: &CoordEnv, mode: &str) -> Result<()> {
 /// `_stop_coordinator_smart`: `pg_ctl stop -W -m smart`, then poll `pg_ctl status` each second.
 /// Cloudberry asks interactively after the timeout; the emulation switches to fast mode (false).
 fn stop_smart(datadir: &str) -> Result<bool> {
-    log::info("Stopping coordinator segment and waiting for user connections to finish ...");
     let o = pg::pg_ctl(
         &["stop", "-W", "-m", "smart", "-D", datadir],
         Duration::from_secs(30),
@@ -352,5 +368,79 @@ fn stop_segments(array: &Array, mode: &str) -> bool {
         ));
         log::warn("------------------------------------------------");
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(args: &[&str]) -> std::result::Result<String, String> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let opts = cli::parse(SPEC, &args).unwrap();
+        mode_of(&opts).map_err(|f| match f {
+            Failure::Plain(e) => e.0,
+            _ => "other failure".to_string(),
+        })
+    }
+
+    #[test]
+    fn shutdown_modes() {
+        assert_eq!(mode(&["-a"]).unwrap(), "smart");
+        assert_eq!(mode(&["-M", "immediate"]).unwrap(), "immediate");
+        assert_eq!(mode(&["-m", "-Mfast"]).unwrap(), "fast");
+        assert_eq!(
+            mode(&["--mode=immediate", "-a", "-m"]).unwrap(),
+            "immediate"
+        );
+        // The deprecated flags.
+        assert_eq!(mode(&["-i"]).unwrap(), "immediate");
+        assert_eq!(mode(&["-f"]).unwrap(), "fast");
+        assert_eq!(
+            mode(&["-M", "fast", "-i"]).unwrap_err(),
+            "Can not mix --mode options with older deprecated '-f,-i,-s'"
+        );
+    }
+
+    fn text(l: &Lines) -> Vec<String> {
+        l.iter()
+            .map(|(lvl, m)| format!("[{}]:-{m}", lvl.name()))
+            .collect()
+    }
+
+    #[test]
+    fn coordinator_shutdown_lines() {
+        let dir = "/data0/database/coordinator/gpseg-1";
+        assert_eq!(
+            text(&commencing_lines("smart", dir)),
+            [
+                "[INFO]:-Commencing Coordinator instance shutdown with mode='smart'",
+                "[INFO]:-Coordinator segment instance directory=/data0/database/coordinator/gpseg-1",
+                "[INFO]:-Stopping coordinator segment and waiting for user connections to finish ...",
+            ]
+        );
+        assert_eq!(
+            text(&commencing_lines("immediate", dir)),
+            [
+                "[INFO]:-Commencing Coordinator instance shutdown with mode='immediate'",
+                "[INFO]:-Coordinator segment instance directory=/data0/database/coordinator/gpseg-1",
+            ]
+        );
+    }
+
+    #[test]
+    fn coordinator_only_shutdown_asks_its_own_question() {
+        assert_eq!(
+            shutdown_scope(true, false),
+            (true, "\nContinue with coordinator-only shutdown")
+        );
+        assert_eq!(
+            shutdown_scope(false, true),
+            (true, "\nContinue with coordinator-only shutdown")
+        );
+        assert_eq!(
+            shutdown_scope(false, false),
+            (false, "\nContinue with Cloudberry instance shutdown")
+        );
     }
 }

@@ -230,6 +230,17 @@ pub fn log(lvl: Level, msg: &str) {
     }
 }
 
+/// Lines a utility logs, each with its level: what the pure formatting functions return, so
+/// that tests can read the output without a logger.
+pub type Lines = Vec<(Level, String)>;
+
+/// Log every line of `lines`, in order.
+pub fn emit(lines: &[(Level, String)]) {
+    for (lvl, msg) in lines {
+        log(*lvl, msg);
+    }
+}
+
 /// INFO line.
 pub fn info(msg: impl AsRef<str>) {
     log(Level::Info, msg.as_ref());

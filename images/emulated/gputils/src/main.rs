@@ -17,6 +17,8 @@ mod cmd;
 mod coordinator;
 mod env;
 mod error;
+#[cfg(test)]
+mod fixtures;
 mod gpactivatestandby;
 mod gpinitstandby;
 mod gpinitsystem;
@@ -30,6 +32,7 @@ mod log;
 mod node;
 mod pg;
 mod procfs;
+mod progress;
 mod prompt;
 mod remote;
 mod status;

@@ -99,9 +99,7 @@ impl Table {
 
     /// Log the table.
     pub fn output(&self) {
-        for (lvl, line) in self.render() {
-            log::log(lvl, &line);
-        }
+        log::emit(&self.render());
     }
 }
 
