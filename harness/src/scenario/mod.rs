@@ -1,5 +1,6 @@
 //! `scenario`: the TOML model of a scenario and the runner that executes it.
 
+mod duration;
 mod model;
 mod runner;
 

@@ -4,6 +4,7 @@
 //! struct rejects unknown fields, and no `flatten`/`untagged` is used: they ruin error messages.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -120,6 +121,9 @@ pub struct ActivateStep {
     /// Pass `-f`. Default false.
     #[serde(default)]
     pub force: bool,
+    /// How long the utility may run, e.g. `"5m"`; default [`crate::gp::LONG`] (300 s).
+    #[serde(default, deserialize_with = "super::duration::deserialize_some")]
+    pub timeout: Option<Duration>,
 }
 
 fn coordinator_dir_var() -> String {
@@ -146,6 +150,9 @@ pub struct InitStandbyStep {
     pub host: Option<String>,
     /// The new standby's host (`-s`).
     pub standby: String,
+    /// How long the utility may run, e.g. `"5m"`; default [`crate::gp::LONG`] (300 s).
+    #[serde(default, deserialize_with = "super::duration::deserialize_some")]
+    pub timeout: Option<Duration>,
 }
 
 /// See [`Step::StopCoordinatorOnly`].
@@ -156,6 +163,9 @@ pub struct StopStep {
     pub host: Option<String>,
     /// Shutdown mode (`-M smart|fast|immediate`); default the utility's own (smart).
     pub mode: Option<String>,
+    /// How long the utility may run, e.g. `"90s"`; default [`crate::gp::SHORT`] (120 s).
+    #[serde(default, deserialize_with = "super::duration::deserialize_some")]
+    pub timeout: Option<Duration>,
 }
 
 /// `gpstate` modes.
