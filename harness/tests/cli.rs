@@ -36,7 +36,10 @@ fn a_bad_scenario_file_names_file_line_and_field_and_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("bad.toml:1: step 1 (`host`): unknown host `cdw7`; the topology has cdw, scdw, sdw1, sdw2"),
+        err.contains(
+            "bad.toml:4:8: step 1 (`host`): unknown host `cdw7`, expected one of `cdw`, `scdw`, \
+             `sdw1`, `sdw2`; did you mean `cdw`?"
+        ),
         "{err}"
     );
 }
