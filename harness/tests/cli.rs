@@ -1,8 +1,11 @@
 //! `cbh` at the edge: bad input and broken setup give one clear error, exit code 2, and start
 //! nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
+
+use cbharness::scenario::Scenario;
+use rstest::rstest;
 
 fn cbh(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cbh"));
@@ -19,25 +22,42 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-#[test]
-fn a_bad_scenario_file_names_file_line_and_field_and_exits_2() {
-    let dir = tempdir();
-    let path = dir.join("bad.toml");
-    std::fs::write(
-        &path,
-        "[[step]]\naction = \"fault\"\nfault = \"crash\"\nhost = \"cdw7\"\n",
-    )
-    .unwrap();
-    // An unreachable engine proves nothing was started: validation comes first.
+/// Every file of the bad-scenario corpus: `cbh run` prints exactly the scenario error, the one
+/// `Scenario::parse` gives (and `snapshots/bad-scenarios__*.snap` records), and exits 2. The
+/// engine it is given does not exist, so a command that got as far as Docker would have said
+/// so instead: nothing was started.
+#[rstest]
+fn cbh_run_of_a_bad_scenario_file_prints_its_error_exits_2_and_starts_nothing(
+    #[files("tests/bad-scenarios/*.toml")] path: PathBuf,
+) {
+    // Relative to the workspace root, where `cbh` runs: the path as a user would type it.
+    let relative = path
+        .strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
+        .unwrap();
+    let expected = Scenario::parse(relative, &std::fs::read_to_string(&path).unwrap())
+        .expect_err("a bad scenario");
     let out = cbh(
-        &["run", path.to_str().unwrap()],
+        &["run", relative.to_str().unwrap()],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(stderr(&out), format!("error: {expected}\n"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+}
+
+#[test]
+fn a_misspelt_action_is_reported_at_its_position_with_the_nearest_action() {
+    let out = cbh(
+        &["run", "harness/tests/bad-scenarios/unknown-action.toml"],
         &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
     );
     assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
-    assert!(
-        err.contains("bad.toml:1: step 1 (`host`): unknown host `cdw7`; the topology has cdw, scdw, sdw1, sdw2"),
-        "{err}"
+    assert_eq!(
+        stderr(&out),
+        "error: harness/tests/bad-scenarios/unknown-action.toml:5:10: step 1 (`action`): unknown \
+         action `activate_stanby`, expected one of `sql`, `write`, `fault`, `heal`, \
+         `activate_standby`, `move_datadir`, `init_standby`, `stop_coordinator_only`, \
+         `gpstate`, `check`; did you mean `activate_standby`?\n"
     );
 }
 
@@ -71,10 +91,4 @@ fn a_missing_image_names_it_and_how_to_build_one_and_exits_2() {
         "{err}"
     );
     assert!(err.contains("image build"), "{err}");
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("cbh-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

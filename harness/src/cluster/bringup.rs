@@ -75,7 +75,7 @@ impl Cluster {
             .await?
             .ok()?;
         if let Some(standby) = &t.standby {
-            gp::gpinitstandby(self, &t.coordinator, standby)
+            gp::gpinitstandby(self, &t.coordinator, standby, gp::LONG)
                 .await?
                 .ok()?;
         }

@@ -26,7 +26,8 @@ pub struct Topology {
     /// Host name of the coordinator. Default `cdw`.
     pub coordinator: String,
     /// Host name of the standby coordinator, made with `gpinitstandby` at bring-up; `None` for a
-    /// cluster without one. Default `scdw`.
+    /// cluster without one, written `standby = false`. Default `scdw`.
+    #[serde(with = "standby_host")]
     pub standby: Option<String>,
     /// Number of segment hosts, named `sdw1..N`. Default 2.
     pub segment_hosts: u32,
@@ -63,6 +64,50 @@ impl Default for Topology {
             mirror_port_base: 50000,
             primary_directory: "/data0/database/primary".into(),
             mirror_directory: "/data0/database/mirror".into(),
+        }
+    }
+}
+
+/// `standby`: a host name, or `false` for none (TOML has no null).
+mod standby_host {
+    use serde::de::{self, Deserializer, Unexpected, Visitor};
+    use serde::Serializer;
+
+    pub(super) fn serialize<S: Serializer>(
+        standby: &Option<String>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match standby {
+            Some(host) => serializer.serialize_str(host),
+            None => serializer.serialize_bool(false),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<String>, D::Error> {
+        deserializer.deserialize_any(StandbyVisitor)
+    }
+
+    struct StandbyVisitor;
+
+    impl Visitor<'_> for StandbyVisitor {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a host name, or false for no standby")
+        }
+
+        fn visit_str<E: de::Error>(self, host: &str) -> Result<Self::Value, E> {
+            Ok(Some(host.to_string()))
+        }
+
+        fn visit_bool<E: de::Error>(self, value: bool) -> Result<Self::Value, E> {
+            if value {
+                Err(E::invalid_value(Unexpected::Bool(true), &self))
+            } else {
+                Ok(None)
+            }
         }
     }
 }
@@ -288,6 +333,20 @@ mod tests {
             clash.validate(),
             Err(TopologyError::PortClash(..))
         ));
+    }
+
+    #[test]
+    fn standby_false_means_a_cluster_without_standby() {
+        let t: Topology = toml::from_str("standby = false").unwrap();
+        assert_eq!(t.standby, None);
+        assert_eq!(t.hosts(), ["cdw", "sdw1", "sdw2"]);
+        let t: Topology = toml::from_str("standby = \"sdw9\"").unwrap();
+        assert_eq!(t.standby.as_deref(), Some("sdw9"));
+        let err = toml::from_str::<Topology>("standby = true").unwrap_err();
+        assert_eq!(
+            err.message(),
+            "invalid value: boolean `true`, expected a host name, or false for no standby"
+        );
     }
 
     #[test]

@@ -114,36 +114,52 @@ pub async fn gpinitsystem(
     .await
 }
 
-/// `gpinitstandby -s STANDBY -a`, run on the current coordinator `on`.
-pub async fn gpinitstandby(cluster: &Cluster, on: &str, standby: &str) -> Result<GpRun, GpError> {
-    run(cluster, on, &["gpinitstandby", "-s", standby, "-a"], LONG).await
+/// `gpinitstandby -s STANDBY -a`, run on the current coordinator `on`, within `deadline`
+/// (usually [`LONG`]).
+pub async fn gpinitstandby(
+    cluster: &Cluster,
+    on: &str,
+    standby: &str,
+    deadline: Duration,
+) -> Result<GpRun, GpError> {
+    run(
+        cluster,
+        on,
+        &["gpinitstandby", "-s", standby, "-a"],
+        deadline,
+    )
+    .await
 }
 
-/// `gpactivatestandby -d DIR -a [-f]`, run on the standby `on`.
+/// `gpactivatestandby -d DIR -a [-f]`, run on the standby `on`, within `deadline` (usually
+/// [`LONG`]).
 pub async fn gpactivatestandby(
     cluster: &Cluster,
     on: &str,
     datadir: &str,
     force: bool,
+    deadline: Duration,
 ) -> Result<GpRun, GpError> {
     let mut argv = vec!["gpactivatestandby", "-d", datadir, "-a"];
     if force {
         argv.push("-f");
     }
-    run(cluster, on, &argv, LONG).await
+    run(cluster, on, &argv, deadline).await
 }
 
-/// `gpstop -m -a [-M MODE]`: stop only the coordinator on `on`.
+/// `gpstop -m -a [-M MODE]`: stop only the coordinator on `on`, within `deadline` (usually
+/// [`SHORT`]).
 pub async fn gpstop_coordinator_only(
     cluster: &Cluster,
     on: &str,
     mode: Option<&str>,
+    deadline: Duration,
 ) -> Result<GpRun, GpError> {
     let mut argv = vec!["gpstop", "-m", "-a"];
     if let Some(mode) = mode {
         argv.extend(["-M", mode]);
     }
-    run(cluster, on, &argv, SHORT).await
+    run(cluster, on, &argv, deadline).await
 }
 
 /// `gpstate -f` on `on`, parsed.

@@ -1,11 +1,22 @@
-//! `scenario`: the TOML model of a scenario and the runner that executes it.
+//! `scenario`: the TOML model of a scenario, how a file is read and checked, and the runner
+//! that executes it.
+//!
+//! `model.rs` holds the schema as types; `load.rs` reads a file into them with every error at
+//! its line, column and field; `validate.rs` checks the steps against the topology and each
+//! other; `error.rs` is [`ScenarioError`]; `suggest.rs` finds the nearest valid name for a
+//! misspelt one; `duration.rs` reads `"30s"`; `runner.rs` runs a scenario.
 
+mod duration;
+mod error;
+mod load;
 mod model;
 mod runner;
+mod suggest;
+mod validate;
 
+pub use error::{Place, ScenarioError};
 pub use model::{
     ActivateStep, CheckStep, FaultKind, FaultStep, GpstateExpect, GpstateMode, GpstateStep,
-    InitStandbyStep, Invariant, MoveStep, Scenario, ScenarioError, SqlStep, Step, StopStep,
-    WriteStep,
+    InitStandbyStep, Invariant, MoveStep, Scenario, SqlStep, Step, StopStep, WriteStep,
 };
 pub use runner::{run, RunError, RunEvent, RunOptions, RunOutcome, StepOutcome};

@@ -1,25 +1,16 @@
-//! The scenario file: a TOML description of a topology and the steps to run on it.
+//! The scenario schema: [`Scenario`], its [`Step`]s and their fields, as plain data.
 //!
 //! The schema is documented for people in `scenarios/README.md`; keep the two in step. Every
 //! struct rejects unknown fields, and no `flatten`/`untagged` is used: they ruin error messages.
+//! Reading a file into these types is `load.rs`'s job, checking the steps against the
+//! topology and each other `validate.rs`'s.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cluster::{Topology, TopologyError};
-
-/// A scenario as written in its file, with the steps' positions for error messages.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScenarioFile {
-    name: Option<String>,
-    description: Option<String>,
-    #[serde(default)]
-    topology: Topology,
-    #[serde(default)]
-    step: Vec<toml::Spanned<Step>>,
-}
+use crate::cluster::Topology;
 
 /// A loaded, validated scenario.
 #[derive(Debug, Clone)]
@@ -40,9 +31,9 @@ pub struct Scenario {
     pub source: String,
 }
 
-/// One action of a scenario. The `action` field selects the kind.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+/// One action of a scenario. The `action` field selects the kind (see [`Step::ACTIONS`]); the
+/// other fields are those of the kind's struct.
+#[derive(Debug, Clone)]
 pub enum Step {
     /// Run SQL on a host's coordinator instance (default: the current coordinator).
     Sql(SqlStep),
@@ -120,6 +111,9 @@ pub struct ActivateStep {
     /// Pass `-f`. Default false.
     #[serde(default)]
     pub force: bool,
+    /// How long the utility may run, e.g. `"5m"`; default [`crate::gp::LONG`] (300 s).
+    #[serde(default, deserialize_with = "super::duration::deserialize_some")]
+    pub timeout: Option<Duration>,
 }
 
 fn coordinator_dir_var() -> String {
@@ -146,6 +140,9 @@ pub struct InitStandbyStep {
     pub host: Option<String>,
     /// The new standby's host (`-s`).
     pub standby: String,
+    /// How long the utility may run, e.g. `"5m"`; default [`crate::gp::LONG`] (300 s).
+    #[serde(default, deserialize_with = "super::duration::deserialize_some")]
+    pub timeout: Option<Duration>,
 }
 
 /// See [`Step::StopCoordinatorOnly`].
@@ -156,6 +153,9 @@ pub struct StopStep {
     pub host: Option<String>,
     /// Shutdown mode (`-M smart|fast|immediate`); default the utility's own (smart).
     pub mode: Option<String>,
+    /// How long the utility may run, e.g. `"90s"`; default [`crate::gp::SHORT`] (120 s).
+    #[serde(default, deserialize_with = "super::duration::deserialize_some")]
+    pub timeout: Option<Duration>,
 }
 
 /// `gpstate` modes.
@@ -229,6 +229,36 @@ pub struct CheckStep {
 }
 
 impl Step {
+    /// Every `action`, in the order `scenarios/README.md` documents them.
+    pub const ACTIONS: [&'static str; 10] = [
+        "sql",
+        "write",
+        "fault",
+        "heal",
+        "activate_standby",
+        "move_datadir",
+        "init_standby",
+        "stop_coordinator_only",
+        "gpstate",
+        "check",
+    ];
+
+    /// The step's `action`, one of [`Step::ACTIONS`].
+    pub fn action(&self) -> &'static str {
+        match self {
+            Step::Sql(_) => "sql",
+            Step::Write(_) => "write",
+            Step::Fault(_) => "fault",
+            Step::Heal(_) => "heal",
+            Step::ActivateStandby(_) => "activate_standby",
+            Step::MoveDatadir(_) => "move_datadir",
+            Step::InitStandby(_) => "init_standby",
+            Step::StopCoordinatorOnly(_) => "stop_coordinator_only",
+            Step::Gpstate(_) => "gpstate",
+            Step::Check(_) => "check",
+        }
+    }
+
     /// A one-line title for progress output and the artifact bundle.
     pub fn title(&self) -> String {
         let on = |h: &Option<String>| h.as_deref().map(|h| format!(" on {h}")).unwrap_or_default();
@@ -252,328 +282,5 @@ impl Step {
             ),
             Step::Check(s) => format!("check {:?}", s.invariant),
         }
-    }
-}
-
-/// Errors loading a scenario; each names the file and, where it can, the line and field.
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("failed to read scenario {path}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// TOML or schema error.
-    #[error("{path}:{line}:{column}: {message}")]
-    Syntax {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What is wrong, from the TOML parser.
-        message: String,
-    },
-    /// A step that does not fit the topology or the other steps.
-    #[error("{path}:{line}: step {step} (`{field}`): {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// Line of the step's `[[step]]` header.
-        line: usize,
-        /// 1-based step number.
-        step: usize,
-        /// The offending field.
-        field: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The topology cannot be built.
-    #[error("{path}: [topology]: {source}")]
-    Topology {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: TopologyError,
-    },
-}
-
-/// 1-based line and column of a byte offset.
-fn position(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-    (line, column)
-}
-
-impl Scenario {
-    /// Reads, parses and validates a scenario file.
-    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Scenario::parse(path, &source)
-    }
-
-    /// Parses and validates scenario text; `path` is used in messages.
-    pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
-        let file: ScenarioFile = toml::from_str(source).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| position(source, s.start))
-                .unwrap_or((1, 1));
-            ScenarioError::Syntax {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message: e.message().trim().to_string(),
-            }
-        })?;
-        file.topology
-            .validate()
-            .map_err(|source| ScenarioError::Topology {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let name = file.name.unwrap_or_else(|| {
-            path.file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "scenario".into())
-        });
-        let step_lines = file
-            .step
-            .iter()
-            .map(|s| position(source, s.span().start).0)
-            .collect();
-        let scenario = Scenario {
-            name,
-            description: file.description.unwrap_or_default(),
-            topology: file.topology,
-            steps: file.step.into_iter().map(|s| s.into_inner()).collect(),
-            step_lines,
-            path: path.to_path_buf(),
-            source: source.to_string(),
-        };
-        scenario.validate()?;
-        Ok(scenario)
-    }
-
-    fn validate(&self) -> Result<(), ScenarioError> {
-        let mut snapshots = std::collections::BTreeSet::new();
-        for (i, step) in self.steps.iter().enumerate() {
-            let fail = |field: &str, message: String| ScenarioError::Invalid {
-                path: self.path.clone(),
-                line: self.step_lines[i],
-                step: i + 1,
-                field: field.into(),
-                message,
-            };
-            let host_ok = |field: &str, host: &str| {
-                if self.topology.has_host(host) {
-                    Ok(())
-                } else {
-                    Err(fail(
-                        field,
-                        format!(
-                            "unknown host `{host}`; the topology has {}",
-                            self.topology.hosts().join(", ")
-                        ),
-                    ))
-                }
-            };
-            let opt_host_ok = |host: &Option<String>| match host {
-                Some(h) => host_ok("host", h),
-                None => Ok(()),
-            };
-            let snapshot_ok = |snapshots: &mut std::collections::BTreeSet<String>,
-                               s: &Option<String>| {
-                if let Some(name) = s {
-                    let valid = !name.is_empty()
-                        && name
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-                    if !valid {
-                        return Err(fail(
-                            "snapshot",
-                            format!(
-                                "snapshot name `{name}` may only hold letters, digits, '-' and '_'"
-                            ),
-                        ));
-                    }
-                    if !snapshots.insert(name.clone()) {
-                        return Err(fail(
-                            "snapshot",
-                            format!("snapshot name `{name}` is used twice in this scenario"),
-                        ));
-                    }
-                }
-                Ok(())
-            };
-            match step {
-                Step::Sql(s) => opt_host_ok(&s.host)?,
-                Step::Write(s) => {
-                    if s.rows == 0 {
-                        return Err(fail("rows", "rows must be at least 1".into()));
-                    }
-                    let valid = s
-                        .table
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-                        && !s.table.is_empty();
-                    if !valid {
-                        return Err(fail(
-                            "table",
-                            format!(
-                                "table name `{}` may only hold letters, digits and '_'",
-                                s.table
-                            ),
-                        ));
-                    }
-                }
-                Step::Fault(s) | Step::Heal(s) => host_ok("host", &s.host)?,
-                Step::ActivateStandby(s) => host_ok("host", &s.host)?,
-                Step::MoveDatadir(s) => host_ok("host", &s.host)?,
-                Step::InitStandby(s) => {
-                    opt_host_ok(&s.host)?;
-                    host_ok("standby", &s.standby)?;
-                }
-                Step::StopCoordinatorOnly(s) => {
-                    opt_host_ok(&s.host)?;
-                    if let Some(m) = &s.mode {
-                        if !["smart", "fast", "immediate"].contains(&m.as_str()) {
-                            return Err(fail(
-                                "mode",
-                                format!("unknown mode `{m}`; expected smart, fast or immediate"),
-                            ));
-                        }
-                    }
-                }
-                Step::Gpstate(s) => {
-                    opt_host_ok(&s.host)?;
-                    snapshot_ok(&mut snapshots, &s.snapshot)?;
-                    let e = &s.expect;
-                    let (wrong, mode) = match s.mode {
-                        GpstateMode::Full => (
-                            [
-                                ("coordinator_instance", e.coordinator_instance.is_some()),
-                                ("coordinator_standby", e.coordinator_standby.is_some()),
-                                ("standby_state", e.standby_state.is_some()),
-                            ]
-                            .into_iter()
-                            .find(|(_, set)| *set),
-                            "full",
-                        ),
-                        GpstateMode::Brief => (
-                            [
-                                ("standby_configured", e.standby_configured.is_some()),
-                                ("standby_address", e.standby_address.is_some()),
-                                ("standby_status", e.standby_status.is_some()),
-                                ("wal_sender_state", e.wal_sender_state.is_some()),
-                                ("sync_state", e.sync_state.is_some()),
-                            ]
-                            .into_iter()
-                            .find(|(_, set)| *set),
-                            "brief",
-                        ),
-                    };
-                    if let Some((field, _)) = wrong {
-                        return Err(fail(
-                            &format!("expect.{field}"),
-                            format!("`{field}` is not shown by gpstate in mode `{mode}`"),
-                        ));
-                    }
-                }
-                Step::Check(s) => snapshot_ok(&mut snapshots, &s.snapshot)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
-        Scenario::parse(Path::new("scenarios/t.toml"), text)
-    }
-
-    #[test]
-    fn a_minimal_scenario_uses_the_default_topology_and_the_file_stem() {
-        let s = parse("[[step]]\naction = \"gpstate\"\nmode = \"full\"\n").unwrap();
-        assert_eq!(s.name, "t");
-        assert_eq!(s.topology, Topology::default());
-        assert_eq!(s.step_lines, [1]);
-    }
-
-    #[test]
-    fn an_unknown_action_names_file_line_and_the_valid_actions() {
-        let err = parse("name = \"x\"\n\n[[step]]\naction = \"explode\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("scenarios/t.toml:4:10: unknown variant `explode`"),
-            "{err}"
-        );
-        assert!(
-            err.contains("explode") && err.contains("activate_standby"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn an_unknown_field_is_rejected_with_its_line() {
-        let err =
-            parse("[[step]]\naction = \"fault\"\nfault = \"crash\"\nhost = \"cdw\"\nhots = 1\n")
-                .unwrap_err()
-                .to_string();
-        assert!(
-            err.contains("scenarios/t.toml:") && err.contains("hots"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn an_unknown_host_names_the_step_and_the_hosts_that_exist() {
-        let err = parse("[[step]]\naction = \"fault\"\nfault = \"crash\"\nhost = \"cdw9\"\n")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            "scenarios/t.toml:1: step 1 (`host`): unknown host `cdw9`; the topology has cdw, scdw, sdw1, sdw2"
-        );
-    }
-
-    #[test]
-    fn a_duplicate_snapshot_name_is_rejected() {
-        let text = "[[step]]\naction = \"gpstate\"\nmode = \"full\"\nsnapshot = \"a\"\n\
-                    [[step]]\naction = \"gpstate\"\nmode = \"brief\"\nsnapshot = \"a\"\n";
-        let err = parse(text).unwrap_err().to_string();
-        assert!(err.contains(":5: step 2 (`snapshot`)"), "{err}");
-    }
-
-    #[test]
-    fn an_expectation_gpstate_cannot_show_in_that_mode_is_rejected() {
-        let text = "[[step]]\naction = \"gpstate\"\nmode = \"brief\"\n[step.expect]\nsync_state = \"sync\"\n";
-        let err = parse(text).unwrap_err().to_string();
-        assert!(err.contains("`expect.sync_state`"), "{err}");
-    }
-
-    #[test]
-    fn an_impossible_topology_is_rejected() {
-        let err = parse("[topology]\nsegment_hosts = 1\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("mirrors need at least two segment hosts"),
-            "{err}"
-        );
     }
 }

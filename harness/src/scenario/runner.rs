@@ -553,7 +553,8 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
                 "$COORDINATOR_DATA_DIRECTORY",
                 &topology.coordinator_datadir(),
             );
-            gp::gpactivatestandby(cluster, &s.host, &datadir, s.force)
+            let deadline = s.timeout.unwrap_or(gp::LONG);
+            gp::gpactivatestandby(cluster, &s.host, &datadir, s.force, deadline)
                 .await?
                 .ok()?;
             state.coordinator = s.host.clone();
@@ -586,12 +587,16 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
         }
         Step::InitStandby(s) => {
             let host = host_or_current(&s.host);
-            gp::gpinitstandby(cluster, &host, &s.standby).await?.ok()?;
+            let deadline = s.timeout.unwrap_or(gp::LONG);
+            gp::gpinitstandby(cluster, &host, &s.standby, deadline)
+                .await?
+                .ok()?;
             Ok(vec![])
         }
         Step::StopCoordinatorOnly(s) => {
             let host = host_or_current(&s.host);
-            gp::gpstop_coordinator_only(cluster, &host, s.mode.as_deref())
+            let deadline = s.timeout.unwrap_or(gp::SHORT);
+            gp::gpstop_coordinator_only(cluster, &host, s.mode.as_deref(), deadline)
                 .await?
                 .ok()?;
             Ok(vec![])

@@ -1,0 +1,518 @@
+//! Checks a parsed scenario against its topology and against itself, before anything starts.
+//!
+//! The steps are walked in order while tracking what the run will see, which is certain because
+//! a run stops at the first step that errors: the current coordinator (an `activate_standby`
+//! makes its host the coordinator), whether a standby is configured (the topology's, then none
+//! after an activation, then the one an `init_standby` makes), and the snapshot names taken so
+//! far. Each problem names the step and field and points at the field's value.
+
+use std::collections::BTreeMap;
+
+use super::error::ScenarioError;
+use super::load::Document;
+use super::model::{CheckStep, GpstateMode, GpstateStep, Invariant, Scenario, Step};
+use super::suggest;
+
+/// What is wrong with a step: the field (dotted below the step) and the message.
+struct Problem {
+    field: String,
+    message: String,
+}
+
+fn problem(field: &str, message: String) -> Problem {
+    Problem {
+        field: field.to_string(),
+        message,
+    }
+}
+
+/// Who took a snapshot name.
+struct Taker {
+    step: usize,
+    line: usize,
+    /// The gpstate snapshot whose parsed state takes this name (`<that>_parsed`).
+    parsed_of: Option<String>,
+}
+
+/// What the run will see when it reaches a step.
+struct Walk<'a> {
+    scenario: &'a Scenario,
+    coordinator: String,
+    standby: Option<String>,
+    /// The step that activated the last standby, when that is why none is configured.
+    activated_by: Option<usize>,
+    snapshots: BTreeMap<String, Taker>,
+}
+
+/// Checks every step; the first problem is the error.
+pub(super) fn validate(scenario: &Scenario, doc: &Document<'_>) -> Result<(), ScenarioError> {
+    let mut walk = Walk {
+        scenario,
+        coordinator: scenario.topology.coordinator.clone(),
+        standby: scenario.topology.standby.clone(),
+        activated_by: None,
+        snapshots: BTreeMap::new(),
+    };
+    for (i, step) in scenario.steps.iter().enumerate() {
+        walk.step(i + 1, step).map_err(|p| {
+            let fields = &doc.steps[i];
+            let offset = fields
+                .value(&p.field)
+                .unwrap_or_else(|| fields.header.clone())
+                .start;
+            let (line, column) = doc.position(offset);
+            ScenarioError::Invalid {
+                path: scenario.path.clone(),
+                line,
+                column,
+                step: i + 1,
+                field: p.field,
+                message: p.message,
+            }
+        })?;
+    }
+    Ok(())
+}
+
+impl Walk<'_> {
+    fn step(&mut self, n: usize, step: &Step) -> Result<(), Problem> {
+        match step {
+            Step::Sql(s) => self.opt_host(&s.host),
+            Step::Write(s) => {
+                if s.rows == 0 {
+                    return Err(problem(
+                        "rows",
+                        "invalid value 0, expected at least 1 row".into(),
+                    ));
+                }
+                let valid = !s.table.is_empty()
+                    && s.table
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    return Err(problem(
+                        "table",
+                        format!(
+                            "invalid table name `{}`, expected letters, digits and '_'",
+                            s.table
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            Step::Fault(s) | Step::Heal(s) => self.host("host", &s.host),
+            Step::ActivateStandby(s) => {
+                self.host("host", &s.host)?;
+                match &self.standby {
+                    None => {
+                        return Err(problem(
+                            "host",
+                            format!("no standby to activate: {}", self.why_no_standby()),
+                        ))
+                    }
+                    Some(standby) if *standby != s.host => {
+                        return Err(problem(
+                            "host",
+                            format!(
+                                "`{}` is not the standby, expected the standby at this step, \
+                                 `{standby}`",
+                                s.host
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+                self.coordinator = s.host.clone();
+                self.standby = None;
+                self.activated_by = Some(n);
+                Ok(())
+            }
+            Step::MoveDatadir(s) => self.host("host", &s.host),
+            Step::InitStandby(s) => {
+                self.opt_host(&s.host)?;
+                self.host("standby", &s.standby)?;
+                if s.standby == self.coordinator {
+                    return Err(problem(
+                        "standby",
+                        format!(
+                            "`{}` is the coordinator at this step, expected another host: the \
+                             standby needs a host of its own",
+                            s.standby
+                        ),
+                    ));
+                }
+                if let Some(standby) = &self.standby {
+                    return Err(problem(
+                        "standby",
+                        format!(
+                            "a standby is already configured at this step (`{standby}`), and \
+                             gpinitstandby refuses a second one; activate it first"
+                        ),
+                    ));
+                }
+                self.standby = Some(s.standby.clone());
+                Ok(())
+            }
+            Step::StopCoordinatorOnly(s) => {
+                self.opt_host(&s.host)?;
+                match s.mode.as_deref() {
+                    Some(mode) if !["smart", "fast", "immediate"].contains(&mode) => Err(problem(
+                        "mode",
+                        format!(
+                            "unknown mode `{mode}`, expected one of `smart`, `fast`, `immediate`{}",
+                            suggest::did_you_mean(mode, ["smart", "fast", "immediate"])
+                        ),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            Step::Gpstate(s) => {
+                self.opt_host(&s.host)?;
+                self.gpstate_expectations(s)?;
+                if let Some(name) = &s.snapshot {
+                    self.snapshot(n, name, None)?;
+                    self.snapshot(n, &format!("{name}_parsed"), Some(name))?;
+                }
+                Ok(())
+            }
+            Step::Check(s) => self.check(n, s),
+        }
+    }
+
+    /// Why no standby is configured at this step, for messages.
+    fn why_no_standby(&self) -> String {
+        match self.activated_by {
+            Some(step) => format!(
+                "step {step} activated the standby, and no `init_standby` step since made a new one"
+            ),
+            None => "the topology has `standby = false`, and no earlier `init_standby` step \
+                     makes one"
+                .into(),
+        }
+    }
+
+    fn host(&self, field: &str, host: &str) -> Result<(), Problem> {
+        if self.scenario.topology.has_host(host) {
+            return Ok(());
+        }
+        let hosts = self.scenario.topology.hosts();
+        Err(problem(
+            field,
+            format!(
+                "unknown host `{host}`, expected {}{}",
+                suggest::one_of(&hosts),
+                suggest::did_you_mean(host, hosts.iter().map(String::as_str))
+            ),
+        ))
+    }
+
+    fn opt_host(&self, host: &Option<String>) -> Result<(), Problem> {
+        host.as_deref().map_or(Ok(()), |h| self.host("host", h))
+    }
+
+    /// Expectations gpstate shows in the step's mode, and only those that can hold: none that
+    /// needs a standby when none is configured.
+    fn gpstate_expectations(&self, s: &GpstateStep) -> Result<(), Problem> {
+        let e = &s.expect;
+        let no_standby = "No coordinator standby configured";
+        // (field, set, needs a standby)
+        let (shown, not_shown, mode) = match s.mode {
+            GpstateMode::Full => (
+                vec![
+                    (
+                        "standby_configured",
+                        e.standby_configured.is_some(),
+                        e.standby_configured == Some(true),
+                    ),
+                    ("standby_address", e.standby_address.is_some(), true),
+                    ("standby_status", e.standby_status.is_some(), true),
+                    ("wal_sender_state", e.wal_sender_state.is_some(), true),
+                    ("sync_state", e.sync_state.is_some(), true),
+                ],
+                [
+                    ("coordinator_instance", e.coordinator_instance.is_some()),
+                    ("coordinator_standby", e.coordinator_standby.is_some()),
+                    ("standby_state", e.standby_state.is_some()),
+                ]
+                .to_vec(),
+                "full",
+            ),
+            GpstateMode::Brief => (
+                vec![
+                    (
+                        "coordinator_instance",
+                        e.coordinator_instance.is_some(),
+                        false,
+                    ),
+                    (
+                        "coordinator_standby",
+                        e.coordinator_standby.is_some(),
+                        e.coordinator_standby
+                            .as_deref()
+                            .is_some_and(|v| v != no_standby),
+                    ),
+                    ("standby_state", e.standby_state.is_some(), true),
+                ],
+                [
+                    ("standby_configured", e.standby_configured.is_some()),
+                    ("standby_address", e.standby_address.is_some()),
+                    ("standby_status", e.standby_status.is_some()),
+                    ("wal_sender_state", e.wal_sender_state.is_some()),
+                    ("sync_state", e.sync_state.is_some()),
+                ]
+                .to_vec(),
+                "brief",
+            ),
+        };
+        if let Some((field, _)) = not_shown.iter().find(|(_, set)| *set) {
+            let valid: Vec<&str> = shown.iter().map(|(f, ..)| *f).collect();
+            return Err(problem(
+                &format!("expect.{field}"),
+                format!(
+                    "`{field}` is not shown by gpstate in mode `{mode}`, expected {}",
+                    suggest::one_of(&valid)
+                ),
+            ));
+        }
+        if self.standby.is_none() {
+            if let Some((field, ..)) = shown.iter().find(|(_, set, needs)| *set && *needs) {
+                return Err(problem(
+                    &format!("expect.{field}"),
+                    format!(
+                        "`{field}` expects a standby, and none is configured at this step: {}",
+                        self.why_no_standby()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, n: usize, s: &CheckStep) -> Result<(), Problem> {
+        let Some(name) = &s.snapshot else {
+            return Ok(());
+        };
+        if s.invariant != Invariant::OneCoordinator {
+            return Err(problem(
+                "snapshot",
+                "invariant `acknowledged_writes_present` has nothing to snapshot, expected \
+                 `snapshot` only with `one_coordinator`"
+                    .into(),
+            ));
+        }
+        self.snapshot(n, name, None)
+    }
+
+    /// Takes snapshot `name` for step `n`; `parsed_of` when it holds the parsed state of the
+    /// gpstate snapshot of that name.
+    fn snapshot(&mut self, n: usize, name: &str, parsed_of: Option<&str>) -> Result<(), Problem> {
+        if name.is_empty() {
+            return Err(problem(
+                "snapshot",
+                "missing snapshot name, expected letters, digits, '-' and '_'; to compare \
+                 nothing, leave `snapshot` out"
+                    .into(),
+            ));
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(problem(
+                "snapshot",
+                format!("invalid snapshot name `{name}`, expected letters, digits, '-' and '_'"),
+            ));
+        }
+        if let Some(taker) = self.snapshots.get(name) {
+            let mut by = format!("step {} (line {})", taker.step, taker.line);
+            if let Some(of) = &taker.parsed_of {
+                by.push_str(&format!(" for the parsed state of its snapshot `{of}`"));
+            }
+            let message = match parsed_of {
+                Some(of) => format!(
+                    "snapshot `{of}` saves its parsed state as `{name}`, which is already used \
+                     by {by}, expected a name unique within the scenario"
+                ),
+                None => format!(
+                    "snapshot name `{name}` is already used by {by}, expected a name unique \
+                     within the scenario"
+                ),
+            };
+            return Err(problem("snapshot", message));
+        }
+        self.snapshots.insert(
+            name.to_string(),
+            Taker {
+                step: n,
+                line: self.scenario.step_lines[n - 1],
+                parsed_of: parsed_of.map(str::to_string),
+            },
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn error(text: &str) -> String {
+        Scenario::parse(Path::new("t.toml"), text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    fn valid(text: &str) {
+        Scenario::parse(Path::new("t.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    const CRASH_AND_ACTIVATE: &str =
+        "[[step]]\naction = \"fault\"\nfault = \"crash\"\nhost = \"cdw\"\n\
+         [[step]]\naction = \"activate_standby\"\nhost = \"scdw\"\n";
+
+    #[test]
+    fn an_unknown_host_points_at_it_and_suggests_the_nearest_host() {
+        assert_eq!(
+            error("[[step]]\naction = \"fault\"\nfault = \"crash\"\nhost = \"sdw3\"\n"),
+            "t.toml:4:8: step 1 (`host`): unknown host `sdw3`, expected one of `cdw`, `scdw`, \
+             `sdw1`, `sdw2`; did you mean `sdw1`?"
+        );
+    }
+
+    #[test]
+    fn the_seed_procedure_of_activate_then_reinitialize_is_valid() {
+        valid(&format!(
+            "{CRASH_AND_ACTIVATE}[[step]]\naction = \"init_standby\"\nstandby = \"cdw\"\n\
+             [[step]]\naction = \"activate_standby\"\nhost = \"cdw\"\n\
+             [[step]]\naction = \"init_standby\"\nstandby = \"scdw\"\n"
+        ));
+    }
+
+    #[test]
+    fn activating_twice_without_a_new_standby_is_rejected() {
+        let err = error(&format!(
+            "{CRASH_AND_ACTIVATE}[[step]]\naction = \"activate_standby\"\nhost = \"scdw\"\n"
+        ));
+        assert_eq!(
+            err,
+            "t.toml:10:8: step 3 (`host`): no standby to activate: step 2 activated the standby, \
+             and no `init_standby` step since made a new one"
+        );
+    }
+
+    #[test]
+    fn activating_without_a_configured_standby_is_rejected() {
+        let err = error(
+            "[topology]\nstandby = false\n[[step]]\naction = \"activate_standby\"\nhost = \"sdw1\"\n",
+        );
+        assert!(
+            err.ends_with(
+                "the topology has `standby = false`, and no earlier `init_standby` step makes one"
+            ),
+            "{err}"
+        );
+        valid(
+            "[topology]\nstandby = false\n[[step]]\naction = \"init_standby\"\nstandby = \"sdw1\"\n\
+             [[step]]\naction = \"activate_standby\"\nhost = \"sdw1\"\n",
+        );
+    }
+
+    #[test]
+    fn only_the_standby_can_be_activated() {
+        assert_eq!(
+            error("[[step]]\naction = \"activate_standby\"\nhost = \"sdw1\"\n"),
+            "t.toml:3:8: step 1 (`host`): `sdw1` is not the standby, expected the standby at \
+             this step, `scdw`"
+        );
+    }
+
+    #[test]
+    fn a_standby_cannot_be_made_on_the_coordinator_or_beside_another_standby() {
+        let err = error("[[step]]\naction = \"init_standby\"\nstandby = \"cdw\"\n");
+        assert!(
+            err.contains("`cdw` is the coordinator at this step"),
+            "{err}"
+        );
+        let err = error(&format!(
+            "{CRASH_AND_ACTIVATE}[[step]]\naction = \"init_standby\"\nstandby = \"scdw\"\n"
+        ));
+        assert!(
+            err.contains("`scdw` is the coordinator at this step"),
+            "{err}"
+        );
+        let err = error("[[step]]\naction = \"init_standby\"\nstandby = \"sdw1\"\n");
+        assert!(
+            err.contains("a standby is already configured at this step (`scdw`)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn gpstate_expectations_of_a_standby_need_one() {
+        let err = error(&format!(
+            "{CRASH_AND_ACTIVATE}[[step]]\naction = \"gpstate\"\nmode = \"full\"\n\
+             [step.expect]\nstandby_configured = false\nsync_state = \"sync\"\n"
+        ));
+        assert_eq!(
+            err,
+            "t.toml:13:14: step 3 (`expect.sync_state`): `sync_state` expects a standby, and \
+             none is configured at this step: step 2 activated the standby, and no \
+             `init_standby` step since made a new one"
+        );
+        valid(&format!(
+            "{CRASH_AND_ACTIVATE}[[step]]\naction = \"gpstate\"\nmode = \"brief\"\n\
+             [step.expect]\ncoordinator_standby = \"No coordinator standby configured\"\n"
+        ));
+    }
+
+    #[test]
+    fn an_expectation_gpstate_cannot_show_in_that_mode_is_rejected() {
+        let err = error(
+            "[[step]]\naction = \"gpstate\"\nmode = \"brief\"\n[step.expect]\nsync_state = \"sync\"\n",
+        );
+        assert_eq!(
+            err,
+            "t.toml:5:14: step 1 (`expect.sync_state`): `sync_state` is not shown by gpstate in \
+             mode `brief`, expected one of `coordinator_instance`, `coordinator_standby`, \
+             `standby_state`"
+        );
+    }
+
+    #[test]
+    fn snapshot_names_are_unique_with_the_parsed_state_of_gpstate_snapshots() {
+        let gpstate = |name: &str| {
+            format!("[[step]]\naction = \"gpstate\"\nmode = \"full\"\nsnapshot = \"{name}\"\n")
+        };
+        let err = error(&(gpstate("a") + &gpstate("a")));
+        assert!(
+            err.starts_with(
+                "t.toml:8:12: step 2 (`snapshot`): snapshot name `a` is already used by step 1 \
+                 (line 1)"
+            ),
+            "{err}"
+        );
+        let err = error(&(gpstate("a_parsed") + &gpstate("a")));
+        assert!(
+            err.contains(
+                "snapshot `a` saves its parsed state as `a_parsed`, which is already used by \
+                 step 1 (line 1)"
+            ),
+            "{err}"
+        );
+        let err = error(&gpstate(""));
+        assert!(err.contains("(`snapshot`): missing snapshot name"), "{err}");
+    }
+
+    #[test]
+    fn a_snapshot_only_goes_with_an_invariant_that_has_one() {
+        let err = error(
+            "[[step]]\naction = \"check\"\ninvariant = \"acknowledged_writes_present\"\nsnapshot = \"x\"\n",
+        );
+        assert!(
+            err.starts_with("t.toml:4:12: step 1 (`snapshot`): "),
+            "{err}"
+        );
+    }
+}
