@@ -92,6 +92,9 @@ pub struct ClusterSpec {
     /// Publish the coordinator candidates' port on the host's loopback (for hosts that cannot
     /// route to container addresses, such as Docker Desktop). Default: nothing published.
     pub publish: Publish,
+    /// Hosts that get the NET_ADMIN capability (for the nemesis' network faults). Default none;
+    /// no node is ever privileged.
+    pub net_admin: Vec<String>,
 }
 
 /// Whether and where the coordinator port of the coordinator candidates (the coordinator and
@@ -116,6 +119,7 @@ impl ClusterSpec {
             scenario,
             ready_timeout: DEFAULT_READY_TIMEOUT,
             publish: Publish::Nothing,
+            net_admin: Vec::new(),
         }
     }
 
@@ -142,6 +146,8 @@ pub struct Cluster {
     containers: BTreeMap<String, String>,
     created: Instant,
     log: Arc<Mutex<Vec<CommandRecord>>>,
+    /// Addresses of hosts cut off the network, to give back on reconnect.
+    detached: Mutex<BTreeMap<String, String>>,
     torn_down: bool,
 }
 
@@ -169,6 +175,7 @@ impl Cluster {
             containers,
             created: Instant::now(),
             log: Arc::new(Mutex::new(Vec::new())),
+            detached: Mutex::new(BTreeMap::new()),
             torn_down: false,
         };
         match cluster.start_nodes().await {
@@ -267,6 +274,11 @@ impl Cluster {
                 host_config: Some(HostConfig {
                     network_mode: Some(self.network.clone()),
                     port_bindings: publish,
+                    cap_add: self
+                        .spec
+                        .net_admin
+                        .contains(host)
+                        .then(|| vec!["NET_ADMIN".to_string()]),
                     // Docker's DNS has no upstream on an internal network, so the name of a
                     // stopped node takes 20 s to fail; a real site's DNS answers at once.
                     dns_options: Some(vec!["timeout:1".into(), "attempts:1".into()]),
@@ -520,9 +532,8 @@ impl Cluster {
         Ok(())
     }
 
-    /// Cuts `host` off the cluster network and returns the address it had, for
-    /// [`Cluster::reconnect`].
-    pub async fn disconnect(&self, host: &str) -> Result<String, ClusterError> {
+    /// Cuts `host` off the cluster network, keeping its address for [`Cluster::reconnect`].
+    pub async fn disconnect(&self, host: &str) -> Result<(), ClusterError> {
         let address = self.address(host).await?;
         let container = self.container(host)?;
         self.engine
@@ -539,12 +550,22 @@ impl Cluster {
                 "disconnect {container} from {}",
                 self.network
             )))?;
-        Ok(address)
+        self.detached
+            .lock()
+            .expect("detached lock")
+            .insert(host.to_string(), address);
+        Ok(())
     }
 
-    /// Puts `host` back on the cluster network with the same address and name.
-    pub async fn reconnect(&self, host: &str, address: &str) -> Result<(), ClusterError> {
+    /// Puts `host` back on the cluster network with the address and name it had.
+    pub async fn reconnect(&self, host: &str) -> Result<(), ClusterError> {
         let container = self.container(host)?;
+        let address = self
+            .detached
+            .lock()
+            .expect("detached lock")
+            .remove(host)
+            .ok_or_else(|| ClusterError::NoAddress(host.to_string()))?;
         self.engine
             .api()
             .connect_network(
@@ -554,7 +575,7 @@ impl Cluster {
                     endpoint_config: Some(EndpointSettings {
                         aliases: Some(vec![host.to_string()]),
                         ipam_config: Some(bollard::models::EndpointIpamConfig {
-                            ipv4_address: Some(address.to_string()),
+                            ipv4_address: Some(address.clone()),
                             ..Default::default()
                         }),
                         ..Default::default()

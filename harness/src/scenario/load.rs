@@ -546,8 +546,8 @@ mod tests {
             error("[[step]]\naction = \"fault\"\nfault = \"crash\"\nhost = \"cdw\"\nhots = 1\n");
         assert_eq!(
             err,
-            "scenarios/t.toml:5:1: step 1: unknown field `hots`, expected `fault` or `host`; \
-             did you mean `host`?"
+            "scenarios/t.toml:5:1: step 1: unknown field `hots`, expected one of `fault`, `host`, \
+             `peer`, `probability`, `rate`; did you mean `host`?"
         );
     }
 

@@ -79,13 +79,85 @@ pub struct WriteStep {
     pub rows: u32,
 }
 
-/// The kinds of fault this version knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+/// The kinds of fault this version knows. Each says what it does to the host and what its
+/// `heal` undoes; the instance-level faults have no heal (the host is sound, the recovery
+/// steps deal with the instance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// SIGKILL of the host's container; healed by starting it again (its disk survives, no
     /// database process is started).
     Crash,
+    /// An orderly host shutdown (SIGTERM to every process, SIGKILL after 10 s); healed by
+    /// starting it again, with no database process.
+    Stop,
+    /// Every process of the host frozen (pause); healed by thawing it.
+    Freeze,
+    /// The host cut off the cluster network; healed by reconnecting it with the same address.
+    Disconnect,
+    /// The host drops every packet to and from `peer` (iptables in the node); healed by
+    /// removing the rules. Needs NET_ADMIN, granted to this host only.
+    Partition,
+    /// The host drops each incoming and outgoing packet with `probability` (iptables
+    /// `statistic`); healed by removing the rules. Needs NET_ADMIN.
+    PacketLoss,
+    /// The host's outgoing traffic limited to `rate` (tc `tbf`); healed by removing the qdisc.
+    /// Needs NET_ADMIN.
+    SlowLink,
+    /// `kill -9` of the coordinator instance's postmaster on the host: its lock files stay.
+    PostmasterKill,
+    /// `pg_ctl stop -m immediate` of the coordinator instance on the host.
+    ImmediateStop,
+    /// The coordinator data directory on the host removed and its postmaster killed: a lost disk.
+    DatadirLoss,
+}
+
+impl FaultKind {
+    /// Every kind, in the order of the docs.
+    pub const ALL: [FaultKind; 10] = [
+        FaultKind::Crash,
+        FaultKind::Stop,
+        FaultKind::Freeze,
+        FaultKind::Disconnect,
+        FaultKind::Partition,
+        FaultKind::PacketLoss,
+        FaultKind::SlowLink,
+        FaultKind::PostmasterKill,
+        FaultKind::ImmediateStop,
+        FaultKind::DatadirLoss,
+    ];
+
+    /// The name scenario files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Crash => "crash",
+            FaultKind::Stop => "stop",
+            FaultKind::Freeze => "freeze",
+            FaultKind::Disconnect => "disconnect",
+            FaultKind::Partition => "partition",
+            FaultKind::PacketLoss => "packet_loss",
+            FaultKind::SlowLink => "slow_link",
+            FaultKind::PostmasterKill => "postmaster_kill",
+            FaultKind::ImmediateStop => "immediate_stop",
+            FaultKind::DatadirLoss => "datadir_loss",
+        }
+    }
+
+    /// True when the host's network must be changed from inside the node (NET_ADMIN).
+    pub fn needs_net_admin(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Partition | FaultKind::PacketLoss | FaultKind::SlowLink
+        )
+    }
+
+    /// True when `heal` undoes it.
+    pub fn has_heal(self) -> bool {
+        !matches!(
+            self,
+            FaultKind::PostmasterKill | FaultKind::ImmediateStop | FaultKind::DatadirLoss
+        )
+    }
 }
 
 /// See [`Step::Fault`] and [`Step::Heal`].
@@ -96,6 +168,12 @@ pub struct FaultStep {
     pub fault: FaultKind,
     /// The host it hits.
     pub host: String,
+    /// `partition`: the other side.
+    pub peer: Option<String>,
+    /// `packet_loss`: the chance that a packet is dropped, above 0 and at most 1.
+    pub probability: Option<f64>,
+    /// `slow_link`: the rate, as tc writes it (`1mbit`, `512kbit`).
+    pub rate: Option<String>,
 }
 
 /// See [`Step::ActivateStandby`].
@@ -265,8 +343,8 @@ impl Step {
         match self {
             Step::Sql(s) => format!("sql{}: {}", on(&s.host), s.sql.lines().next().unwrap_or("")),
             Step::Write(s) => format!("write {} rows to {}", s.rows, s.table),
-            Step::Fault(s) => format!("fault {:?} {}", s.fault, s.host).to_lowercase(),
-            Step::Heal(s) => format!("heal {:?} {}", s.fault, s.host).to_lowercase(),
+            Step::Fault(s) => format!("fault {} {}", s.fault.name(), s.host),
+            Step::Heal(s) => format!("heal {} {}", s.fault.name(), s.host),
             Step::ActivateStandby(s) => format!("gpactivatestandby -d {} on {}", s.datadir, s.host),
             Step::MoveDatadir(s) => format!("move data directory on {}", s.host),
             Step::InitStandby(s) => format!("gpinitstandby -s {}{}", s.standby, on(&s.host)),

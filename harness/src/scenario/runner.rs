@@ -213,6 +213,7 @@ pub async fn run(
     let spec = ClusterSpec {
         ready_timeout: options.ready_timeout,
         publish: options.publish,
+        net_admin: crate::nemesis::net_admin_hosts(&scenario.steps),
         ..ClusterSpec::new(
             scenario.topology.clone(),
             image.clone(),
@@ -541,11 +542,11 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
             Ok(problems)
         }
         Step::Fault(s) => {
-            crate::nemesis::inject(cluster, ctx.history, s.fault, &s.host).await?;
+            crate::nemesis::inject(cluster, ctx.history, s).await?;
             Ok(vec![])
         }
         Step::Heal(s) => {
-            crate::nemesis::heal(cluster, ctx.history, s.fault, &s.host).await?;
+            crate::nemesis::heal(cluster, ctx.history, s).await?;
             Ok(vec![])
         }
         Step::ActivateStandby(s) => {

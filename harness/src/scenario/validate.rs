@@ -10,13 +10,21 @@ use std::collections::BTreeMap;
 
 use super::error::ScenarioError;
 use super::load::Document;
-use super::model::{CheckStep, GpstateMode, GpstateStep, Invariant, Scenario, Step};
+use super::model::{
+    CheckStep, FaultKind, FaultStep, GpstateMode, GpstateStep, Invariant, Scenario, Step,
+};
 use super::suggest;
 
 /// What is wrong with a step: the field (dotted below the step) and the message.
 struct Problem {
     field: String,
     message: String,
+}
+
+/// A tc rate: digits and one of tc's bit units.
+fn valid_rate(rate: &str) -> bool {
+    let digits = rate.chars().take_while(char::is_ascii_digit).count();
+    digits > 0 && ["bit", "kbit", "mbit", "gbit"].contains(&&rate[digits..])
 }
 
 fn problem(field: &str, message: String) -> Problem {
@@ -100,7 +108,27 @@ impl Walk<'_> {
                 }
                 Ok(())
             }
-            Step::Fault(s) | Step::Heal(s) => self.host("host", &s.host),
+            Step::Fault(s) => self.fault(s),
+            Step::Heal(s) => {
+                if !s.fault.has_heal() {
+                    return Err(problem(
+                        "fault",
+                        format!(
+                            "`{}` has no heal: the host itself is sound, and the recovery steps \
+                             deal with the instance; expected {}",
+                            s.fault.name(),
+                            suggest::one_of(
+                                &FaultKind::ALL
+                                    .iter()
+                                    .filter(|k| k.has_heal())
+                                    .map(|k| k.name())
+                                    .collect::<Vec<_>>()
+                            )
+                        ),
+                    ));
+                }
+                self.fault(s)
+            }
             Step::ActivateStandby(s) => {
                 self.host("host", &s.host)?;
                 match &self.standby {
@@ -204,6 +232,63 @@ impl Walk<'_> {
                 suggest::did_you_mean(host, hosts.iter().map(String::as_str))
             ),
         ))
+    }
+
+    /// A fault's host and the fields its kind needs, and none that it does not take.
+    fn fault(&self, s: &FaultStep) -> Result<(), Problem> {
+        self.host("host", &s.host)?;
+        let kind = s.fault.name();
+        let needs = |field: &str, what: &str| {
+            problem(
+                field,
+                format!("missing field `{field}`: fault `{kind}` needs {what}"),
+            )
+        };
+        let stray = |field: &str| problem(field, format!("fault `{kind}` takes no `{field}`"));
+        match (s.fault, &s.peer) {
+            (FaultKind::Partition, None) => {
+                return Err(needs("peer", "the host on the other side"))
+            }
+            (FaultKind::Partition, Some(peer)) => {
+                self.host("peer", peer)?;
+                if *peer == s.host {
+                    return Err(problem(
+                        "peer",
+                        format!("`{peer}` is the faulted host itself, expected another host"),
+                    ));
+                }
+            }
+            (_, Some(_)) => return Err(stray("peer")),
+            (_, None) => {}
+        }
+        match (s.fault, s.probability) {
+            (FaultKind::PacketLoss, None) => {
+                return Err(needs("probability", "the chance of a drop, e.g. 0.3"))
+            }
+            (FaultKind::PacketLoss, Some(p)) if !(p > 0.0 && p <= 1.0) => {
+                return Err(problem(
+                    "probability",
+                    format!("invalid probability {p}, expected above 0 and at most 1"),
+                ))
+            }
+            (FaultKind::PacketLoss, Some(_)) | (_, None) => {}
+            (_, Some(_)) => return Err(stray("probability")),
+        }
+        match (s.fault, &s.rate) {
+            (FaultKind::SlowLink, None) => return Err(needs("rate", "a rate, e.g. \"1mbit\"")),
+            (FaultKind::SlowLink, Some(rate)) if !valid_rate(rate) => {
+                return Err(problem(
+                    "rate",
+                    format!(
+                        "invalid rate `{rate}`, expected a number and a tc unit: `bit`, `kbit`, \
+                         `mbit`, `gbit`, e.g. \"1mbit\""
+                    ),
+                ))
+            }
+            (FaultKind::SlowLink, Some(_)) | (_, None) => {}
+            (_, Some(_)) => return Err(stray("rate")),
+        }
+        Ok(())
     }
 
     fn opt_host(&self, host: &Option<String>) -> Result<(), Problem> {
