@@ -76,6 +76,31 @@ impl GpRun {
     }
 }
 
+impl GpRun {
+    /// Problems when the utility did not refuse as `expected` (exit non-zero with `expected`
+    /// in its output); none when it did.
+    pub fn refused(&self, expected: &str) -> Vec<String> {
+        let output = format!("{}{}", self.output.stdout, self.output.stderr);
+        if self.output.success() {
+            return vec![format!(
+                "`{}` on {}: expected a refusal with `{expected}`, and it succeeded",
+                self.command(),
+                self.host
+            )];
+        }
+        if !output.contains(expected) {
+            return vec![format!(
+                "`{}` on {}: refused (exit code {}), but without `{expected}`:\n{}",
+                self.command(),
+                self.host,
+                self.output.exit_code,
+                tail(&output, 20)
+            )];
+        }
+        Vec::new()
+    }
+}
+
 /// The last `n` lines of `text`.
 pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -182,4 +207,46 @@ pub async fn gpstate_brief(cluster: &Cluster, on: &str) -> Result<(GpRun, Status
         source,
     })?;
     Ok((run, parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_with(exit_code: i64, stdout: &str) -> GpRun {
+        GpRun {
+            host: "scdw".into(),
+            argv: vec!["gpactivatestandby".into(), "-a".into()],
+            output: ExecOutput {
+                exit_code,
+                stdout: stdout.into(),
+                stderr: String::new(),
+                duration: Duration::ZERO,
+            },
+        }
+    }
+
+    #[test]
+    fn a_refusal_with_the_expected_message_is_no_problem() {
+        let run = run_with(2, "[CRITICAL]:-Error activating standby coordinator: Active postgres process on coordinator\n");
+        assert!(run.refused("Active postgres process").is_empty());
+    }
+
+    #[test]
+    fn a_success_where_a_refusal_was_expected_is_a_problem() {
+        let problems = run_with(0, "done\n").refused("Active postgres process");
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("it succeeded"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_refusal_for_another_reason_is_a_problem_that_shows_the_output() {
+        let problems =
+            run_with(2, "[CRITICAL]:-standby.signal missing\n").refused("Active postgres process");
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].contains("standby.signal missing"),
+            "{problems:?}"
+        );
+    }
 }

@@ -22,7 +22,7 @@ use toml::Spanned;
 use super::error::{Place, ScenarioError};
 use super::model::{
     ActivateStep, CheckStep, FaultStep, GpstateStep, InitStandbyStep, MoveStep, Scenario, SqlStep,
-    Step, StopStep, WriteStep,
+    StaleFilesStep, Step, StopStep, WriteStep,
 };
 use super::suggest;
 use crate::cluster::{Topology, TopologyError};
@@ -310,6 +310,7 @@ fn step_of(action: &str, table: Spanned<DeTable<'_>>) -> Option<Result<Step, tom
         "heal" => FaultStep::deserialize(de).map(Step::Heal),
         "activate_standby" => ActivateStep::deserialize(de).map(Step::ActivateStandby),
         "move_datadir" => MoveStep::deserialize(de).map(Step::MoveDatadir),
+        "remove_stale_files" => StaleFilesStep::deserialize(de).map(Step::RemoveStaleFiles),
         "init_standby" => InitStandbyStep::deserialize(de).map(Step::InitStandby),
         "stop_coordinator_only" => StopStep::deserialize(de).map(Step::StopCoordinatorOnly),
         "gpstate" => GpstateStep::deserialize(de).map(Step::Gpstate),

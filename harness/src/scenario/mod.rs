@@ -17,6 +17,7 @@ mod validate;
 pub use error::{Place, ScenarioError};
 pub use model::{
     ActivateStep, CheckStep, FaultKind, FaultStep, GpstateExpect, GpstateMode, GpstateStep,
-    InitStandbyStep, Invariant, MoveStep, Scenario, SqlStep, Step, StopStep, WriteStep,
+    InitStandbyStep, Invariant, MoveStep, Scenario, SqlStep, StaleFilesStep, Step, StopStep,
+    WriteStep,
 };
 pub use runner::{run, RunError, RunEvent, RunOptions, RunOutcome, StepOutcome};

@@ -47,6 +47,9 @@ pub enum Step {
     ActivateStandby(ActivateStep),
     /// Move a data directory aside (`mv FROM TO` as gpadmin).
     MoveDatadir(MoveStep),
+    /// Remove what a killed coordinator instance left: `/tmp/.s.PGSQL.<port>`, its `.lock`, and
+    /// `postmaster.pid` (as gpactivatestandby's warning tells the operator to).
+    RemoveStaleFiles(StaleFilesStep),
     /// `gpinitstandby -s STANDBY -a` on the current coordinator.
     InitStandby(InitStandbyStep),
     /// `gpstop -m -a` on the current coordinator.
@@ -192,6 +195,9 @@ pub struct ActivateStep {
     /// How long the utility may run, e.g. `"5m"`; default [`crate::gp::LONG`] (300 s).
     #[serde(default, deserialize_with = "super::duration::deserialize_some")]
     pub timeout: Option<Duration>,
+    /// When set, the utility must refuse: exit non-zero with this text in its output. The
+    /// cluster is then as before the step.
+    pub expect_refusal: Option<String>,
 }
 
 fn coordinator_dir_var() -> String {
@@ -221,6 +227,17 @@ pub struct InitStandbyStep {
     /// How long the utility may run, e.g. `"5m"`; default [`crate::gp::LONG`] (300 s).
     #[serde(default, deserialize_with = "super::duration::deserialize_some")]
     pub timeout: Option<Duration>,
+    /// When set, the utility must refuse: exit non-zero with this text in its output. The
+    /// cluster is then as before the step.
+    pub expect_refusal: Option<String>,
+}
+
+/// See [`Step::RemoveStaleFiles`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaleFilesStep {
+    /// The host whose coordinator instance died without cleaning up.
+    pub host: String,
 }
 
 /// See [`Step::StopCoordinatorOnly`].
@@ -308,13 +325,14 @@ pub struct CheckStep {
 
 impl Step {
     /// Every `action`, in the order `scenarios/README.md` documents them.
-    pub const ACTIONS: [&'static str; 10] = [
+    pub const ACTIONS: [&'static str; 11] = [
         "sql",
         "write",
         "fault",
         "heal",
         "activate_standby",
         "move_datadir",
+        "remove_stale_files",
         "init_standby",
         "stop_coordinator_only",
         "gpstate",
@@ -330,6 +348,7 @@ impl Step {
             Step::Heal(_) => "heal",
             Step::ActivateStandby(_) => "activate_standby",
             Step::MoveDatadir(_) => "move_datadir",
+            Step::RemoveStaleFiles(_) => "remove_stale_files",
             Step::InitStandby(_) => "init_standby",
             Step::StopCoordinatorOnly(_) => "stop_coordinator_only",
             Step::Gpstate(_) => "gpstate",
@@ -347,6 +366,7 @@ impl Step {
             Step::Heal(s) => format!("heal {} {}", s.fault.name(), s.host),
             Step::ActivateStandby(s) => format!("gpactivatestandby -d {} on {}", s.datadir, s.host),
             Step::MoveDatadir(s) => format!("move data directory on {}", s.host),
+            Step::RemoveStaleFiles(s) => format!("remove stale lock files on {}", s.host),
             Step::InitStandby(s) => format!("gpinitstandby -s {}{}", s.standby, on(&s.host)),
             Step::StopCoordinatorOnly(s) => format!("gpstop -m{}", on(&s.host)),
             Step::Gpstate(s) => format!(

@@ -555,9 +555,11 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
                 &topology.coordinator_datadir(),
             );
             let deadline = s.timeout.unwrap_or(gp::LONG);
-            gp::gpactivatestandby(cluster, &s.host, &datadir, s.force, deadline)
-                .await?
-                .ok()?;
+            let run = gp::gpactivatestandby(cluster, &s.host, &datadir, s.force, deadline).await?;
+            if let Some(expected) = &s.expect_refusal {
+                return Ok(run.refused(expected));
+            }
+            run.ok()?;
             state.coordinator = s.host.clone();
             Ok(vec![])
         }
@@ -586,12 +588,35 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
             }
             Ok(vec![])
         }
+        Step::RemoveStaleFiles(s) => {
+            let port = topology.coordinator_port;
+            let script = format!(
+                "rm -fv /tmp/.s.PGSQL.{port} /tmp/.s.PGSQL.{port}.lock \
+                 \"$COORDINATOR_DATA_DIRECTORY/postmaster.pid\""
+            );
+            let argv = ["bash".to_string(), "-c".into(), script];
+            let out = cluster
+                .gp_exec(&s.host, &argv, Duration::from_secs(60))
+                .await?;
+            if !out.success() {
+                return Err(format!(
+                    "removing the stale files on {} exited {}: {}",
+                    s.host,
+                    out.exit_code,
+                    out.stderr.trim()
+                )
+                .into());
+            }
+            Ok(vec![])
+        }
         Step::InitStandby(s) => {
             let host = host_or_current(&s.host);
             let deadline = s.timeout.unwrap_or(gp::LONG);
-            gp::gpinitstandby(cluster, &host, &s.standby, deadline)
-                .await?
-                .ok()?;
+            let run = gp::gpinitstandby(cluster, &host, &s.standby, deadline).await?;
+            if let Some(expected) = &s.expect_refusal {
+                return Ok(run.refused(expected));
+            }
+            run.ok()?;
             Ok(vec![])
         }
         Step::StopCoordinatorOnly(s) => {

@@ -129,6 +129,12 @@ impl Walk<'_> {
                 }
                 self.fault(s)
             }
+            // A step that must be refused leaves the cluster as it was; any host may be asked.
+            Step::ActivateStandby(s) if s.expect_refusal.is_some() => self.host("host", &s.host),
+            Step::InitStandby(s) if s.expect_refusal.is_some() => {
+                self.opt_host(&s.host)?;
+                self.host("standby", &s.standby)
+            }
             Step::ActivateStandby(s) => {
                 self.host("host", &s.host)?;
                 match &self.standby {
@@ -156,6 +162,7 @@ impl Walk<'_> {
                 Ok(())
             }
             Step::MoveDatadir(s) => self.host("host", &s.host),
+            Step::RemoveStaleFiles(s) => self.host("host", &s.host),
             Step::InitStandby(s) => {
                 self.opt_host(&s.host)?;
                 self.host("standby", &s.standby)?;
