@@ -12,6 +12,7 @@ pub mod checker;
 pub mod client;
 pub mod cluster;
 pub mod docker;
+pub mod failover;
 pub mod gp;
 pub mod history;
 pub mod image;

@@ -22,6 +22,12 @@ pub struct WriteSummary {
     pub unknown: u32,
 }
 
+/// The current WAL timeline, from the current WAL file's name (its first 8 hex digits), as
+/// CloudNativePG's failover tests stamp their rows: it changes the moment a standby is
+/// promoted, unlike the checkpoint's timeline.
+const TIMELINE: &str =
+    "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::integer";
+
 /// Database the workload writes to (present in PostgreSQL and Cloudberry alike).
 pub const DATABASE: &str = "postgres";
 
@@ -38,11 +44,13 @@ pub async fn write_rows(
     client::query_text(
         &client,
         host,
-        &format!("CREATE TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now())"),
+        &format!("CREATE TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now(), timeline integer NOT NULL DEFAULT {TIMELINE})"),
     )
     .await?;
     let insert = client
-        .prepare(&format!("INSERT INTO {table} (id) VALUES ($1)"))
+        .prepare(&format!(
+            "INSERT INTO {table} (id) VALUES ($1) RETURNING timeline"
+        ))
         .await
         .map_err(|source| ClientError::Sql {
             what: format!("prepare the insert into {table}"),
@@ -54,11 +62,18 @@ pub async fn write_rows(
         let value = json!({"table": table, "id": id, "host": host});
         history.record(Process::Client(0), Kind::Invoke, "write", value.clone());
         let result =
-            tokio::time::timeout(client::STATEMENT_TIMEOUT, client.execute(&insert, &[&id])).await;
+            tokio::time::timeout(client::STATEMENT_TIMEOUT, client.query_one(&insert, &[&id]))
+                .await;
         match result {
-            Ok(Ok(_)) => {
+            Ok(Ok(row)) => {
                 summary.ok += 1;
-                history.record(Process::Client(0), Kind::Ok, "write", value);
+                let timeline: Option<i32> = row.try_get(0).ok();
+                history.record(
+                    Process::Client(0),
+                    Kind::Ok,
+                    "write",
+                    json!({"table": table, "id": id, "host": host, "timeline": timeline}),
+                );
             }
             // A server error (constraint, read-only) means the row was not written.
             Ok(Err(e)) if e.as_db_error().is_some() => {

@@ -96,6 +96,8 @@ pub enum RunEvent<'a> {
     },
     /// The run was interrupted by a signal; the cluster is being removed.
     Interrupted,
+    /// The failover of the run's first fault, measured from the history after the steps.
+    Failover(&'a crate::failover::FailoverTimes),
     /// The cluster was left running on request.
     ClusterKept {
         /// The run id: `cbh gc --all` or removing by label cleans it up.
@@ -137,6 +139,8 @@ pub struct RunOutcome {
     pub events: Vec<crate::history::Event>,
     /// Set when the bundle could not be written whole (a full disk, say).
     pub bundle_problem: Option<String>,
+    /// The failover of the run's first fault, when it had one.
+    pub failover: Option<crate::failover::FailoverTimes>,
 }
 
 /// Errors that stop a run before its steps: bad setup, not a failed assertion.
@@ -283,6 +287,16 @@ pub async fn run(
         }
     }
     let steps_time = steps_started.elapsed();
+    let failover = crate::failover::measure(&history.events());
+    if let Some(times) = &failover {
+        history.record(
+            Process::Runner,
+            Kind::Info,
+            "failover",
+            serde_json::to_value(times).unwrap_or_default(),
+        );
+        on_event(RunEvent::Failover(times));
+    }
     let events = history.events();
     bundle.write_history(&events);
     let mut passed = failures.is_empty() && !interrupted;
@@ -354,6 +368,7 @@ pub async fn run(
         steps_time,
         events,
         bundle_problem: keep_bundle.then(|| bundle.write_problem()).flatten(),
+        failover,
     })
 }
 
@@ -672,6 +687,14 @@ async fn gpstate_step(ctx: &StepContext<'_>, s: &GpstateStep, host: &str) -> Ste
                 [row] => Some(row),
                 _ => None,
             };
+            for row in &report.replication {
+                ctx.history.record(
+                    Process::Runner,
+                    Kind::Ok,
+                    "replication",
+                    json!({"host": host, "wal_sender_state": row.wal_sender_state, "sync_state": row.sync_state}),
+                );
+            }
             if (e.wal_sender_state.is_some() || e.sync_state.is_some()) && only_row.is_none() {
                 problems.push(format!(
                     "gpstate on {host}: expected exactly one pg_stat_replication row, got {}",
