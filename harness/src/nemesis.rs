@@ -36,6 +36,14 @@ pub fn net_admin_hosts(steps: &[Step]) -> Vec<String> {
     hosts
 }
 
+/// True when a scenario cuts a host off the network: the cluster then needs a network whose
+/// subnet is explicit, so the host can come back with its own address.
+pub fn needs_stable_addresses(steps: &[Step]) -> bool {
+    steps
+        .iter()
+        .any(|s| matches!(s, Step::Fault(f) if f.fault == FaultKind::Disconnect))
+}
+
 /// Injects the fault of `step`.
 pub async fn inject(
     cluster: &Cluster,

@@ -218,6 +218,7 @@ pub async fn run(
         ready_timeout: options.ready_timeout,
         publish: options.publish,
         net_admin: crate::nemesis::net_admin_hosts(&scenario.steps),
+        stable_addresses: crate::nemesis::needs_stable_addresses(&scenario.steps),
         ..ClusterSpec::new(
             scenario.topology.clone(),
             image.clone(),
