@@ -9,10 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::cluster::template;
 use crate::docker::{owner_id, Engine, LABEL_OWNER};
 use crate::history::{Event, Kind};
 use crate::image;
-use crate::scenario::{run, RunOptions, Scenario};
+use crate::scenario::{run, RunError, RunOptions, RunOutcome, Scenario};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -113,11 +114,52 @@ pub async fn bench(
     }
     figures.push(warm);
 
-    let mut bringup = Figure::new("bring-up to standby sync", "s");
+    let mut bringup = Figure::new("bring-up to standby sync (from the template)", "s");
+    let mut scratch = Figure::new("bring-up to standby sync (from scratch)", "s");
     let mut memory = Figure::new("peak memory of a cluster", "MiB");
     let mut e2e_last = None;
-    for path in &options.scenarios {
+    for (n, path) in options.scenarios.iter().enumerate() {
         let scenario = Scenario::load(path).map_err(|e| setup(&e))?;
+        let quiet = |templates| RunOptions {
+            image: Some(image.clone()),
+            templates,
+            ..RunOptions::default()
+        };
+        let run_or_fail = |outcome: Result<RunOutcome, RunError>| match outcome {
+            Ok(o) if o.passed => Ok(o),
+            Ok(o) => Err(BenchError::RunFailed {
+                what: scenario.name.clone(),
+                message: format!("{:?} (bundle {:?})", o.failures, o.bundle),
+            }),
+            Err(e) => Err(BenchError::RunFailed {
+                what: scenario.name.clone(),
+                message: e.to_string(),
+            }),
+        };
+        if n == 0 {
+            for i in 0..options.runs {
+                let outcome = run_or_fail(run(&scenario, &quiet(false), &mut |_| {}).await)?;
+                progress(&format!(
+                    "bring-up from scratch {}/{}: {:.1}s",
+                    i + 1,
+                    options.runs,
+                    outcome.bringup_time.as_secs_f64()
+                ));
+                scratch.samples.push(outcome.bringup_time.as_secs_f64());
+            }
+        }
+        // The measured runs start from the template; the run that makes it is not measured.
+        let key = template::key(&engine, &image, &scenario.topology)
+            .await
+            .map_err(|e| setup(&e))?;
+        if template::find(&engine, &key, &scenario.topology)
+            .await
+            .map_err(|e| setup(&e))?
+            .is_none()
+        {
+            progress(&format!("{}: making the cluster template", scenario.name));
+            run_or_fail(run(&scenario, &quiet(true), &mut |_| {}).await)?;
+        }
         let mut e2e = Figure::new(format!("{} end to end", scenario.name), "s");
         let mut failover = Figure::new(
             format!("{} failover (crash to activated)", scenario.name),
@@ -163,6 +205,9 @@ pub async fn bench(
         }
     }
     figures.push(bringup);
+    if !scratch.samples.is_empty() {
+        figures.push(scratch);
+    }
 
     if let Some(script) = &options.baseline {
         let mut baseline = Figure::new("baseline script (raw PostgreSQL, docker exec)", "s");

@@ -48,10 +48,14 @@ enum Command {
         /// the next (default: free ports chosen by Docker).
         #[arg(long, requires = "publish_localhost")]
         publish_port: Option<u16>,
+        /// Bring the cluster up from scratch, without using or saving a cluster template
+        /// (also `CBH_TEMPLATES=off`).
+        #[arg(long)]
+        no_template: bool,
     },
     /// Remove Docker objects left by killed runs (all cbharness objects with --all).
     Gc {
-        /// Also remove objects of runs that are still alive.
+        /// Also remove objects of runs that are still alive, and every cluster template image.
         #[arg(long)]
         all: bool,
     },
@@ -145,6 +149,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             ready_timeout,
             publish_localhost,
             publish_port,
+            no_template,
         } => {
             let scenario = Scenario::load(&scenario).map_err(|e| setup(Box::new(e)))?;
             let mut options = RunOptions {
@@ -159,6 +164,9 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
                 },
                 ..RunOptions::default()
             };
+            if no_template {
+                options.templates = false;
+            }
             if let Some(dir) = artifacts {
                 options.artifacts_root = dir;
             }
@@ -209,6 +217,12 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
                 .await
                 .map_err(|e| setup(Box::new(e)))?;
             println!("{report}");
+            if all {
+                let templates = cluster::template::remove_all(&engine)
+                    .await
+                    .map_err(|e| setup(Box::new(e)))?;
+                println!("removed {templates} cluster template images");
+            }
             Ok(())
         }
         Command::Image {

@@ -98,6 +98,8 @@ pub struct ClusterSpec {
     /// Give the network an explicit subnet, so a disconnected host can come back with its own
     /// address. Default false: it costs three Docker calls at bring-up.
     pub stable_addresses: bool,
+    /// Per-host images instead of `image` (a cluster template's). Default none.
+    pub host_images: BTreeMap<String, String>,
 }
 
 /// Whether and where the coordinator port of the coordinator candidates (the coordinator and
@@ -124,6 +126,7 @@ impl ClusterSpec {
             publish: Publish::Nothing,
             net_admin: Vec::new(),
             stable_addresses: false,
+            host_images: BTreeMap::new(),
         }
     }
 
@@ -273,8 +276,9 @@ impl Cluster {
                     }]),
                 )])
             });
+            let image = self.spec.host_images.get(host).unwrap_or(&self.spec.image);
             let body = ContainerCreateBody {
-                image: Some(self.spec.image.clone()),
+                image: Some(image.clone()),
                 hostname: Some(host.clone()),
                 labels: Some(self.labels()),
                 exposed_ports: publish.as_ref().map(|_| vec![port_key.clone()]),
@@ -306,8 +310,7 @@ impl Cluster {
             api.create_container(Some(options), body)
                 .await
                 .map_err(DockerError::api(format!(
-                    "create container {name} from {}",
-                    self.spec.image
+                    "create container {name} from {image}"
                 )))?;
         }
         let starts = self.containers.keys().map(|host| self.start(host));
@@ -325,6 +328,11 @@ impl Cluster {
     /// The run id.
     pub fn run_id(&self) -> &str {
         &self.spec.run_id
+    }
+
+    /// The Docker engine.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The node image.

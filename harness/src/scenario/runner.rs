@@ -15,7 +15,7 @@ use serde_json::json;
 use super::model::{CheckStep, GpstateMode, GpstateStep, Invariant, Scenario, Step};
 use crate::checker::{self, CatalogRow, Verdict};
 use crate::client::{self, ClientError};
-use crate::cluster::{self, Cluster, ClusterSpec};
+use crate::cluster::{self, template, Cluster, ClusterSpec};
 use crate::docker::{DockerError, Engine};
 use crate::gp;
 use crate::history::{History, Kind, Process};
@@ -41,6 +41,9 @@ pub struct RunOptions {
     pub ready_timeout: Duration,
     /// Publish the coordinator candidates on 127.0.0.1. Default: nothing published.
     pub publish: cluster::Publish,
+    /// Start from (and save) cluster templates. Default true; `CBH_TEMPLATES=off` turns them
+    /// off for the default.
+    pub templates: bool,
 }
 
 impl Default for RunOptions {
@@ -53,6 +56,7 @@ impl Default for RunOptions {
             keep_artifacts: false,
             ready_timeout: cluster::DEFAULT_READY_TIMEOUT,
             publish: cluster::Publish::Nothing,
+            templates: std::env::var("CBH_TEMPLATES").map_or(true, |v| v != "off"),
         }
     }
 }
@@ -228,7 +232,10 @@ pub async fn run(
     };
 
     let bringup_started = Instant::now();
-    let mut cluster = match signals.race(bring_up(&engine, spec)).await {
+    let mut cluster = match signals
+        .race(bring_up(&engine, spec, options.templates))
+        .await
+    {
         Some(Ok(cluster)) => cluster,
         Some(Err((cluster, e))) => {
             bundle.write("summary.txt", format!("FAILED during bring-up\n\n{e}\n"));
@@ -375,7 +382,55 @@ pub async fn run(
 
 type BringupError = (Option<Cluster>, Box<dyn std::error::Error + Send + Sync>);
 
-async fn bring_up(engine: &Engine, spec: ClusterSpec) -> Result<Cluster, BringupError> {
+/// Brings a cluster up: from the template of its topology and image when there is one; else
+/// from scratch, saving the template for the next bring-up (one process at a time per template:
+/// the others wait for it and then use it).
+async fn bring_up(
+    engine: &Engine,
+    mut spec: ClusterSpec,
+    templates: bool,
+) -> Result<Cluster, BringupError> {
+    let early = |e: Box<dyn std::error::Error + Send + Sync>| (None, e);
+    if !templates {
+        return fresh(engine, spec).await;
+    }
+    let key = template::key(engine, &spec.image, &spec.topology)
+        .await
+        .map_err(|e| early(Box::new(e)))?;
+    let mut found = template::find(engine, &key, &spec.topology)
+        .await
+        .map_err(|e| early(Box::new(e)))?;
+    let mut _making = None;
+    if found.is_none() {
+        _making = Some(
+            image::lock(&format!("template-{key}"))
+                .await
+                .map_err(|e| early(Box::new(e)))?,
+        );
+        found = template::find(engine, &key, &spec.topology)
+            .await
+            .map_err(|e| early(Box::new(e)))?;
+    }
+    let Some(template) = found else {
+        let cluster = fresh(engine, spec).await?;
+        if let Err(e) = cluster.save_template(&key).await {
+            return Err((Some(cluster), Box::new(e)));
+        }
+        return Ok(cluster);
+    };
+    drop(_making);
+    spec.host_images = template.images.clone();
+    let cluster = Cluster::create(engine, spec)
+        .await
+        .map_err(|e| early(Box::new(e)))?;
+    if let Err(e) = cluster.adopt_template(&template).await {
+        return Err((Some(cluster), Box::new(e)));
+    }
+    Ok(cluster)
+}
+
+/// Brings a cluster up from scratch: `gpinitsystem`, then `gpinitstandby`.
+async fn fresh(engine: &Engine, spec: ClusterSpec) -> Result<Cluster, BringupError> {
     let cluster = Cluster::create(engine, spec)
         .await
         .map_err(|e| (None, Box::new(e) as _))?;

@@ -1,0 +1,408 @@
+//! Cluster templates: the first bring-up of a topology on a node image is saved as one image
+//! per host (`cbharness/template:<key>-<host>`, the key a hash of the node image's id and the
+//! topology); later bring-ups start their containers from those images and skip
+//! `gpinitsystem` and `gpinitstandby`.
+//!
+//! What a template holds is the initialized, cleanly stopped cluster and nothing of the run that
+//! made it: before the commit every SSH key (gpadmin's pair, `authorized_keys`, the sshd host
+//! keys), `gpAdminLogs` and the PostgreSQL logs are removed. A cluster made from a template gets
+//! fresh keys like any other. Cloudberry writes host addresses into `pg_hba.conf` (the standby's
+//! replication entry, for one); the template remembers each host's address, and the new cluster
+//! rewrites those entries to its own addresses before `gpstart -a` brings the database up.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bollard::models::ContainerConfig;
+use bollard::query_parameters::CommitContainerOptionsBuilder;
+
+use super::handle::{Cluster, ClusterError};
+use super::topology::{Topology, GPADMIN};
+use crate::docker::{is_not_found, DockerError, Engine};
+use crate::gp;
+
+/// Repository of template images.
+pub const TEMPLATE_REPO: &str = "cbharness/template";
+/// Label of a template image: its key.
+pub const LABEL_TEMPLATE: &str = "cbharness.template";
+/// Label of a template image: the host's address when the template was saved.
+const LABEL_ADDRESS: &str = "cbharness.template.address";
+/// Bumped whenever what a template holds or how it is adopted changes, so old ones go unused.
+const FORMAT: u32 = 1;
+/// How long the standby may take to stream synchronously after `gpstart`.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A saved cluster: one image per host, and each host's address at the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// The key (node image and topology).
+    pub key: String,
+    /// Host → template image tag.
+    pub images: BTreeMap<String, String>,
+    /// Host → its address in the cluster that was saved.
+    pub addresses: BTreeMap<String, String>,
+}
+
+/// The template key of `topology` on `image`: the image's id (not its tag, which a rebuild can
+/// move), the topology, and the template format.
+pub async fn key(engine: &Engine, image: &str, topology: &Topology) -> Result<String, DockerError> {
+    use sha2::Digest;
+    let id = engine
+        .api()
+        .inspect_image(image)
+        .await
+        .map_err(DockerError::api(format!("inspect image {image}")))?
+        .id
+        .unwrap_or_default();
+    let digest = sha2::Sha256::digest(format!("{FORMAT}\n{id}\n{topology:?}"));
+    Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
+}
+
+/// The image tag of `host` in template `key`.
+pub fn tag(key: &str, host: &str) -> String {
+    format!("{TEMPLATE_REPO}:{key}-{host}")
+}
+
+/// The template `key` of `topology`, when every host's image exists.
+pub async fn find(
+    engine: &Engine,
+    key: &str,
+    topology: &Topology,
+) -> Result<Option<Template>, DockerError> {
+    let mut template = Template {
+        key: key.to_string(),
+        images: BTreeMap::new(),
+        addresses: BTreeMap::new(),
+    };
+    for host in topology.hosts() {
+        let tag = tag(key, &host);
+        let image = match engine.api().inspect_image(&tag).await {
+            Ok(image) => image,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(source) => {
+                return Err(DockerError::classify(
+                    format!("inspect image {tag}"),
+                    source,
+                ))
+            }
+        };
+        let address = image
+            .config
+            .and_then(|c| c.labels)
+            .and_then(|mut l| l.remove(LABEL_ADDRESS));
+        let Some(address) = address else {
+            return Ok(None);
+        };
+        template.images.insert(host.clone(), tag);
+        template.addresses.insert(host, address);
+    }
+    Ok(Some(template))
+}
+
+/// Removes every template image (for `cbh gc --all`); returns how many.
+pub async fn remove_all(engine: &Engine) -> Result<usize, DockerError> {
+    let filters = std::collections::HashMap::from([("label", vec![LABEL_TEMPLATE])]);
+    let options = bollard::query_parameters::ListImagesOptionsBuilder::new()
+        .filters(&filters)
+        .build();
+    let images = engine
+        .api()
+        .list_images(Some(options))
+        .await
+        .map_err(DockerError::api("list template images"))?;
+    let mut removed = 0;
+    for image in images {
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::new()
+            .force(true)
+            .build();
+        match engine
+            .api()
+            .remove_image(&image.id, Some(options), None)
+            .await
+        {
+            Ok(_) => removed += 1,
+            Err(e) if is_not_found(&e) => {}
+            Err(source) => {
+                return Err(DockerError::classify(
+                    format!("remove image {}", image.id),
+                    source,
+                ))
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// `pg_hba.conf` with every address entry of a moved host (`<old>/32`) rewritten to its new
+/// address; everything else, spacing included, as it was.
+pub fn readdress(text: &str, moves: &BTreeMap<String, String>) -> String {
+    text.split_inclusive(|c: char| c.is_whitespace())
+        .map(|piece| {
+            let token = piece.trim_end();
+            let space = &piece[token.len()..];
+            match token.strip_suffix("/32").and_then(|ip| moves.get(ip)) {
+                Some(new) => format!("{new}/32{space}"),
+                None => piece.to_string(),
+            }
+        })
+        .collect()
+}
+
+impl Cluster {
+    /// Saves this freshly initialized cluster as template `key`, then brings it back: the
+    /// database is stopped cleanly, the run's keys and logs are removed, every container is
+    /// committed, then the hosts get new keys and `gpstart -a` starts the database again.
+    pub async fn save_template(&self, key: &str) -> Result<Template, ClusterError> {
+        let t = self.topology().clone();
+        let mut addresses = BTreeMap::new();
+        for host in t.hosts() {
+            addresses.insert(host.clone(), self.address(&host).await?);
+        }
+        gp::run(self, &t.coordinator, &["gpstop", "-a"], gp::LONG)
+            .await
+            .and_then(|r| r.ok())
+            .map_err(|e| command_error("stop the database for the template", &t.coordinator, e))?;
+        let scrubs = t.hosts().into_iter().map(|host| {
+            let mut script = String::from(
+                "set -e\n\
+                 rm -f /home/gpadmin/.ssh/id_* /home/gpadmin/.ssh/authorized_keys \
+                 /home/gpadmin/.ssh/known_hosts /etc/ssh/ssh_host_*\n\
+                 rm -rf /home/gpadmin/gpAdminLogs/*\n",
+            );
+            for dir in t.datadirs_on(&host) {
+                script.push_str(&format!("rm -rf '{dir}/log/'*\n"));
+            }
+            async move {
+                let out = self
+                    .sh(&host, "root", &script, Duration::from_secs(30))
+                    .await?;
+                checked(&out, "remove the run's keys and logs", &host)
+            }
+        });
+        for result in futures_util::future::join_all(scrubs).await {
+            result?;
+        }
+        let commits = t.hosts().into_iter().map(|host| {
+            let address = addresses[&host].clone();
+            async move {
+                let container = self.container(&host)?;
+                let tag = tag(key, &host);
+                let (repo, version) = tag.split_once(':').expect("a tag has a colon");
+                let options = CommitContainerOptionsBuilder::new()
+                    .container(container)
+                    .repo(repo)
+                    .tag(version)
+                    .pause(true)
+                    .build();
+                let config = ContainerConfig {
+                    labels: Some(std::collections::HashMap::from([
+                        (LABEL_TEMPLATE.to_string(), key.to_string()),
+                        (LABEL_ADDRESS.to_string(), address),
+                    ])),
+                    ..Default::default()
+                };
+                self.engine()
+                    .api()
+                    .commit_container(options, config)
+                    .await
+                    .map_err(DockerError::api(format!("commit {container} as {tag}")))?;
+                Ok::<_, ClusterError>((host, tag))
+            }
+        });
+        let mut images = BTreeMap::new();
+        for result in futures_util::future::join_all(commits).await {
+            let (host, tag) = result?;
+            images.insert(host, tag);
+        }
+        // The running cluster goes on as it was, with keys of its own.
+        let rekeys = t.hosts().into_iter().map(|host| async move {
+            let out = self
+                .sh(
+                    &host,
+                    "root",
+                    "ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key",
+                    Duration::from_secs(30),
+                )
+                .await?;
+            checked(&out, "make a new sshd host key", &host)
+        });
+        for result in futures_util::future::join_all(rekeys).await {
+            result?;
+        }
+        self.install_ssh_keys().await?;
+        self.start_database().await?;
+        Ok(Template {
+            key: key.to_string(),
+            images,
+            addresses,
+        })
+    }
+
+    /// Makes a cluster created from `template`'s images its own: fresh SSH keys, its own
+    /// addresses in every `pg_hba.conf`, then `gpstart -a` and a synchronous standby.
+    pub async fn adopt_template(&self, template: &Template) -> Result<(), ClusterError> {
+        self.install_ssh_keys().await?;
+        let t = self.topology().clone();
+        let mut moves = BTreeMap::new();
+        for (host, old) in &template.addresses {
+            let new = self.address(host).await?;
+            if *old != new {
+                moves.insert(old.clone(), new);
+            }
+        }
+        if !moves.is_empty() {
+            let fixes = t.hosts().into_iter().map(|host| {
+                let moves = moves.clone();
+                let dirs = t.datadirs_on(&host);
+                async move {
+                    for dir in dirs {
+                        self.readdress_hba(&host, &format!("{dir}/pg_hba.conf"), &moves)
+                            .await?;
+                    }
+                    Ok::<_, ClusterError>(())
+                }
+            });
+            for result in futures_util::future::join_all(fixes).await {
+                result?;
+            }
+        }
+        self.start_database().await
+    }
+
+    async fn readdress_hba(
+        &self,
+        host: &str,
+        path: &str,
+        moves: &BTreeMap<String, String>,
+    ) -> Result<(), ClusterError> {
+        let read = format!("if [ -f '{path}' ]; then cat '{path}'; else echo CBH-NO-FILE; fi");
+        let out = self
+            .sh(host, GPADMIN, &read, Duration::from_secs(30))
+            .await?;
+        checked(&out, "read pg_hba.conf", host)?;
+        if out.stdout.trim() == "CBH-NO-FILE" {
+            return Ok(());
+        }
+        let new = readdress(&out.stdout, moves);
+        if new == out.stdout {
+            return Ok(());
+        }
+        let write = vec![
+            "bash".to_string(),
+            "-c".into(),
+            format!("printf '%s' \"$CBH_HBA\" > '{path}'"),
+        ];
+        let out = self
+            .exec_quiet(
+                host,
+                GPADMIN,
+                write,
+                vec![format!("CBH_HBA={new}")],
+                Duration::from_secs(30),
+            )
+            .await?;
+        checked(&out, "rewrite pg_hba.conf", host)
+    }
+
+    /// `gpstart -a` on the coordinator, then waits until the standby, if any, streams
+    /// synchronously.
+    async fn start_database(&self) -> Result<(), ClusterError> {
+        let t = self.topology().clone();
+        gp::run(self, &t.coordinator, &["gpstart", "-a"], gp::LONG)
+            .await
+            .and_then(|r| r.ok())
+            .map_err(|e| command_error("start the database", &t.coordinator, e))?;
+        if t.standby.is_none() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + SYNC_TIMEOUT;
+        let probe = "SELECT count(*) FROM pg_stat_replication \
+                     WHERE state = 'streaming' AND sync_state = 'sync'";
+        loop {
+            let argv = ["psql", "-XAtq", "-d", "postgres", "-c", probe].map(String::from);
+            let out = self
+                .gp_exec(&t.coordinator, &argv, Duration::from_secs(10))
+                .await?;
+            if out.success() && out.stdout.trim() == "1" {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(ClusterError::Command {
+                    what: format!(
+                        "see the standby stream synchronously within {SYNC_TIMEOUT:?} of gpstart"
+                    ),
+                    host: t.coordinator.clone(),
+                    exit_code: out.exit_code,
+                    output: format!("{}{}", out.stdout, out.stderr),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn checked(out: &crate::docker::ExecOutput, what: &str, host: &str) -> Result<(), ClusterError> {
+    if out.success() {
+        return Ok(());
+    }
+    Err(ClusterError::Command {
+        what: what.into(),
+        host: host.into(),
+        exit_code: out.exit_code,
+        output: format!("{}{}", out.stdout, out.stderr),
+    })
+}
+
+fn command_error(what: &str, host: &str, e: gp::GpError) -> ClusterError {
+    match e {
+        gp::GpError::Cluster(e) => e,
+        other => ClusterError::Command {
+            what: what.into(),
+            host: host.into(),
+            exit_code: -1,
+            output: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_moved_hosts_address_entries_follow_it_and_nothing_else_changes() {
+        let hba = "# standby coordinator host ip addresses\n\
+                   host\tall\tgpadmin\t172.20.0.3/32\ttrust\n\
+                   host\treplication\tgpadmin\t172.20.0.3/32\ttrust\n\
+                   host    all          all      samenet    trust\n\
+                   host\tall\tgpadmin\t172.20.0.30/32\ttrust\n";
+        let moves = BTreeMap::from([("172.20.0.3".to_string(), "172.21.0.5".to_string())]);
+        let got = readdress(hba, &moves);
+        assert_eq!(
+            got,
+            "# standby coordinator host ip addresses\n\
+             host\tall\tgpadmin\t172.21.0.5/32\ttrust\n\
+             host\treplication\tgpadmin\t172.21.0.5/32\ttrust\n\
+             host    all          all      samenet    trust\n\
+             host\tall\tgpadmin\t172.20.0.30/32\ttrust\n"
+        );
+    }
+
+    #[test]
+    fn swapped_addresses_are_rewritten_in_one_pass() {
+        let hba = "host all gpadmin 10.0.0.2/32 trust\nhost all gpadmin 10.0.0.3/32 trust\n";
+        let moves = BTreeMap::from([
+            ("10.0.0.2".to_string(), "10.0.0.3".to_string()),
+            ("10.0.0.3".to_string(), "10.0.0.2".to_string()),
+        ]);
+        assert_eq!(
+            readdress(hba, &moves),
+            "host all gpadmin 10.0.0.3/32 trust\nhost all gpadmin 10.0.0.2/32 trust\n"
+        );
+    }
+
+    #[test]
+    fn a_template_tag_names_its_key_and_host() {
+        assert_eq!(tag("0123abcd", "scdw"), "cbharness/template:0123abcd-scdw");
+    }
+}
