@@ -65,30 +65,64 @@ pub fn acknowledged_writes(events: &[Event]) -> BTreeMap<String, BTreeSet<i64>> 
     acked
 }
 
-/// No acknowledged write lost: every id acknowledged in the history is among `present`
-/// (the ids read back from the current coordinator, per table).
+/// Acknowledged ids missing from `present` (the ids read back from the current coordinator,
+/// per table), per table; tables with nothing missing are left out.
+pub fn lost_writes(
+    events: &[Event],
+    present: &BTreeMap<String, BTreeSet<i64>>,
+) -> BTreeMap<String, (usize, Vec<i64>)> {
+    let empty = BTreeSet::new();
+    acknowledged_writes(events)
+        .into_iter()
+        .filter_map(|(table, acked)| {
+            let seen = present.get(&table).unwrap_or(&empty);
+            let lost: Vec<i64> = acked.difference(seen).copied().collect();
+            (!lost.is_empty()).then_some((table, (acked.len(), lost)))
+        })
+        .collect()
+}
+
+/// No acknowledged write lost: every id acknowledged in the history is among `present`.
 pub fn no_lost_writes(events: &[Event], present: &BTreeMap<String, BTreeSet<i64>>) -> Verdict {
-    let mut reasons = Vec::new();
-    for (table, acked) in acknowledged_writes(events) {
-        let empty = BTreeSet::new();
-        let seen = present.get(&table).unwrap_or(&empty);
-        let lost: Vec<i64> = acked.difference(seen).copied().collect();
-        if !lost.is_empty() {
-            let shown: Vec<String> = lost.iter().take(20).map(i64::to_string).collect();
-            reasons.push(format!(
-                "{} of {} acknowledged rows of {table} are missing: ids {}{}",
-                lost.len(),
-                acked.len(),
-                shown.join(", "),
-                if lost.len() > 20 { ", ..." } else { "" }
-            ));
-        }
-    }
+    let reasons = describe_losses(&lost_writes(events, present));
     if reasons.is_empty() {
         Verdict::Valid
     } else {
         Verdict::Invalid { reasons }
     }
+}
+
+/// Exactly `expected` acknowledged writes lost, no more and no fewer: for a scenario whose
+/// point is a loss (activating a stale standby with `-f`).
+pub fn exactly_lost(
+    events: &[Event],
+    present: &BTreeMap<String, BTreeSet<i64>>,
+    expected: usize,
+) -> Verdict {
+    let lost = lost_writes(events, present);
+    let count: usize = lost.values().map(|(_, ids)| ids.len()).sum();
+    if count == expected {
+        return Verdict::Valid;
+    }
+    let mut reasons = vec![format!(
+        "expected exactly {expected} acknowledged rows lost, found {count}"
+    )];
+    reasons.extend(describe_losses(&lost));
+    Verdict::Invalid { reasons }
+}
+
+fn describe_losses(lost: &BTreeMap<String, (usize, Vec<i64>)>) -> Vec<String> {
+    lost.iter()
+        .map(|(table, (acked, ids))| {
+            let shown: Vec<String> = ids.iter().take(20).map(i64::to_string).collect();
+            format!(
+                "{} of {acked} acknowledged rows of {table} are missing: ids {}{}",
+                ids.len(),
+                shown.join(", "),
+                if ids.len() > 20 { ", ..." } else { "" }
+            )
+        })
+        .collect()
 }
 
 /// A row of `gp_segment_configuration`.
@@ -186,6 +220,23 @@ mod tests {
     fn unknown_and_failed_writes_are_not_counted_as_lost() {
         let h = history_with(&[(1, Kind::Ok), (2, Kind::Info), (3, Kind::Fail)]);
         assert_eq!(no_lost_writes(&h, &present(&[1])), Verdict::Valid);
+    }
+
+    #[test]
+    fn an_expected_loss_holds_only_at_its_exact_size() {
+        let h = history_with(&[(1, Kind::Ok), (2, Kind::Ok), (3, Kind::Ok)]);
+        assert_eq!(exactly_lost(&h, &present(&[1]), 2), Verdict::Valid);
+        let fewer = exactly_lost(&h, &present(&[1, 2]), 2);
+        assert_eq!(
+            fewer,
+            Verdict::Invalid {
+                reasons: vec![
+                    "expected exactly 2 acknowledged rows lost, found 1".into(),
+                    "1 of 3 acknowledged rows of t are missing: ids 3".into()
+                ]
+            }
+        );
+        assert!(!exactly_lost(&h, &present(&[1, 2, 3]), 2).is_valid());
     }
 
     fn coordinator(dbid: i32, host: &str, role: &str) -> CatalogRow {

@@ -321,6 +321,9 @@ pub struct CheckStep {
     /// For `one_coordinator`: snapshot name of the coordinator rows of the catalog (dbids,
     /// roles, hosts), normalized like everything else.
     pub snapshot: Option<String>,
+    /// For `acknowledged_writes_present`: exactly this many acknowledged rows must be missing
+    /// instead of none, for a scenario whose point is a loss.
+    pub expect_lost: Option<usize>,
 }
 
 impl Step {

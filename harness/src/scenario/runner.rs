@@ -827,16 +827,29 @@ async fn check_step(ctx: &StepContext<'_>, s: &CheckStep, coordinator: &str) -> 
             let client = client::connect(cluster, coordinator, crate::workload::DATABASE).await?;
             let mut present = BTreeMap::new();
             for table in tables {
-                let rows =
+                let read =
                     client::query_text(&client, coordinator, &format!("SELECT id FROM {table}"))
-                        .await?;
+                        .await;
+                // A table the coordinator never got has lost every row written to it.
+                let rows = match read {
+                    Err(ClientError::Sql { source, .. })
+                        if source.code()
+                            == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) =>
+                    {
+                        Vec::new()
+                    }
+                    other => other?,
+                };
                 let ids: BTreeSet<i64> = rows
                     .iter()
                     .filter_map(|r| r.first().cloned().flatten()?.parse().ok())
                     .collect();
                 present.insert(table, ids);
             }
-            checker::no_lost_writes(&events, &present)
+            match s.expect_lost {
+                Some(n) => checker::exactly_lost(&events, &present, n),
+                None => checker::no_lost_writes(&events, &present),
+            }
         }
         Invariant::OneCoordinator => {
             let rows = read_catalog(cluster, coordinator).await?;

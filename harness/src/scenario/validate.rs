@@ -381,6 +381,14 @@ impl Walk<'_> {
     }
 
     fn check(&mut self, n: usize, s: &CheckStep) -> Result<(), Problem> {
+        if s.expect_lost.is_some() && s.invariant != Invariant::AcknowledgedWritesPresent {
+            return Err(problem(
+                "expect_lost",
+                "invariant `one_coordinator` counts no rows, expected `expect_lost` only with \
+                 `acknowledged_writes_present`"
+                    .into(),
+            ));
+        }
         let Some(name) = &s.snapshot else {
             return Ok(());
         };
