@@ -55,22 +55,39 @@ impl std::fmt::Display for FailoverTimes {
     }
 }
 
+/// The timeline of the last write acknowledged before `since_ms`, and the first write
+/// acknowledged after it on a later timeline: the promoted coordinator's first. A write the old
+/// coordinator acknowledges after the fault (a split brain) is on the old timeline and does not
+/// count.
+pub fn first_write_on_a_later_timeline(
+    events: &[Event],
+    since_ms: f64,
+) -> (Option<i64>, Option<&Event>) {
+    let acked = |e: &&Event| matches!(e.process, Process::Client(_)) && e.kind == Kind::Ok;
+    let before = events
+        .iter()
+        .rev()
+        .filter(|e| e.time_ms < since_ms)
+        .filter(acked)
+        .find_map(timeline);
+    let first = events
+        .iter()
+        .filter(|e| e.time_ms >= since_ms)
+        .filter(acked)
+        .find(|e| matches!((timeline(e), before), (Some(t), Some(b)) if t > b));
+    (before, first)
+}
+
+fn timeline(e: &Event) -> Option<i64> {
+    e.value.get("timeline").and_then(|t| t.as_i64())
+}
+
 /// Measures the failover of the first fault in `events`; `None` when the run had no fault.
 pub fn measure(events: &[Event]) -> Option<FailoverTimes> {
     let fault = events
         .iter()
         .find(|e| e.process == Process::Nemesis && e.kind == Kind::Invoke && e.op == "fault")?;
-    let timeline = |e: &Event| e.value.get("timeline").and_then(|t| t.as_i64());
-    let acked = |e: &&Event| matches!(e.process, Process::Client(_)) && e.kind == Kind::Ok;
-    let timeline_before = events[..fault.index]
-        .iter()
-        .rev()
-        .filter(acked)
-        .find_map(timeline);
-    let first_write = events[fault.index..]
-        .iter()
-        .filter(acked)
-        .find(|e| matches!((timeline(e), timeline_before), (Some(t), Some(b)) if t > b));
+    let (timeline_before, first_write) = first_write_on_a_later_timeline(events, fault.time_ms);
     let since_fault = |e: &Event| Duration::from_secs_f64((e.time_ms - fault.time_ms) / 1000.0);
     let mirroring = first_write.and_then(|w| {
         events[w.index..].iter().find(|e| {

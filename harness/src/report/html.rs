@@ -61,22 +61,19 @@ impl Failover {
 }
 
 /// For every fault that was injected (its injection did not fail), the time from its invocation
-/// to the first `write` acknowledged (`ok`) after it by a host other than the faulted one.
+/// to the first write acknowledged on a later WAL timeline: the promoted coordinator's first
+/// (the rule of [`crate::failover`], which `cbh run` prints).
 pub fn failover_times(events: &[Event]) -> Vec<Failover> {
     fault_windows(events)
         .into_iter()
         .filter(|w| w.injected)
         .map(|w| {
-            let recovery = events
-                .iter()
-                .filter(|e| e.op == "write" && e.kind == Kind::Ok && event_s(e) > w.start)
-                .find_map(|e| {
-                    let host = e.value["host"].as_str()?;
-                    (host != w.host).then(|| Recovery {
-                        host: host.to_string(),
-                        at_s: event_s(e),
-                    })
-                });
+            let (_, first) =
+                crate::failover::first_write_on_a_later_timeline(events, w.start * 1000.0);
+            let recovery = first.map(|e| Recovery {
+                host: text(&e.value["host"]),
+                at_s: event_s(e),
+            });
             Failover {
                 fault: w.fault,
                 host: w.host,
@@ -152,7 +149,7 @@ const KEY: &str = "<div class=\"key\">\
 <span><i style=\"background:#c62828\"></i>failed / invalid</span>\
 <span><i style=\"background:#ef9f00\"></i>unknown outcome (info) / unfinished</span>\
 <span><i style=\"background:#6a1b9a\"></i>fault (band: while it lasts)</span>\
-<span><i style=\"background:#1565c0\"></i>failover: fault → first write acknowledged elsewhere</span>\
+<span><i style=\"background:#1565c0\"></i>failover: fault → first write acknowledged on the new timeline</span>\
 <span>hover a bar or marker for details</span></div>\n";
 
 const GREEN: &str = "#2e7d32";
