@@ -254,70 +254,82 @@ impl Cluster {
         }
     }
 
-    async fn start_nodes(&mut self) -> Result<(), ClusterError> {
-        let api = self.engine.api();
+    async fn start_nodes(&self) -> Result<(), ClusterError> {
         // Internal: nodes have no route out of the network; on Linux the harness still reaches
         // them by container address. Docker publishes no port of a node on an internal network,
         // so the opt-in publishing needs an ordinary bridge.
         let published = self.spec.published();
         self.create_network(published.is_empty()).await?;
-        let port_key = format!("{}/tcp", self.spec.topology.coordinator_port);
-        for (host, name) in &self.containers {
-            let publish = published.iter().find(|(h, _)| h == host).map(|(_, port)| {
-                HashMap::from([(
-                    port_key.clone(),
-                    Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".into()),
-                        host_port: Some(if *port == 0 {
-                            String::new()
-                        } else {
-                            port.to_string()
-                        }),
-                    }]),
-                )])
-            });
-            let image = self.spec.host_images.get(host).unwrap_or(&self.spec.image);
-            let body = ContainerCreateBody {
-                image: Some(image.clone()),
-                hostname: Some(host.clone()),
-                labels: Some(self.labels()),
-                exposed_ports: publish.as_ref().map(|_| vec![port_key.clone()]),
-                host_config: Some(HostConfig {
-                    network_mode: Some(self.network.clone()),
-                    port_bindings: publish,
-                    cap_add: self
-                        .spec
-                        .net_admin
-                        .contains(host)
-                        .then(|| vec!["NET_ADMIN".to_string()]),
-                    // Docker's DNS has no upstream on an internal network, so the name of a
-                    // stopped node takes 20 s to fail; a real site's DNS answers at once.
-                    dns_options: Some(vec!["timeout:1".into(), "attempts:1".into()]),
-                    ..Default::default()
-                }),
-                networking_config: Some(NetworkingConfig {
-                    endpoints_config: Some(HashMap::from([(
-                        self.network.clone(),
-                        EndpointSettings {
-                            aliases: Some(vec![host.clone()]),
-                            ..Default::default()
-                        },
-                    )])),
-                }),
-                ..Default::default()
-            };
-            let options = CreateContainerOptionsBuilder::new().name(name).build();
-            api.create_container(Some(options), body)
-                .await
-                .map_err(DockerError::api(format!(
-                    "create container {name} from {image}"
-                )))?;
-        }
-        let starts = self.containers.keys().map(|host| self.start(host));
-        for result in futures_util::future::join_all(starts).await {
+        // Each node is created and started on its own: a slow one does not hold up the others.
+        let nodes = self.containers.iter().map(|(host, name)| {
+            let body = self.container_body(host, &published);
+            async move {
+                let image = body.image.clone().unwrap_or_default();
+                let options = CreateContainerOptionsBuilder::new().name(name).build();
+                self.engine
+                    .api()
+                    .create_container(Some(options), body)
+                    .await
+                    .map_err(DockerError::api(format!(
+                        "create container {name} from {image}"
+                    )))?;
+                self.start(host).await
+            }
+        });
+        for result in futures_util::future::join_all(nodes).await {
             result?;
         }
         Ok(())
+    }
+
+    /// The container of `host`: its image, name, labels, network alias, and what the spec
+    /// grants it (published port, NET_ADMIN).
+    fn container_body(&self, host: &str, published: &[(String, u16)]) -> ContainerCreateBody {
+        let port_key = format!("{}/tcp", self.spec.topology.coordinator_port);
+        let publish = published.iter().find(|(h, _)| h == host).map(|(_, port)| {
+            HashMap::from([(
+                port_key.clone(),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(if *port == 0 {
+                        String::new()
+                    } else {
+                        port.to_string()
+                    }),
+                }]),
+            )])
+        });
+        let image = self.spec.host_images.get(host).unwrap_or(&self.spec.image);
+        ContainerCreateBody {
+            image: Some(image.clone()),
+            hostname: Some(host.to_string()),
+            labels: Some(self.labels()),
+            exposed_ports: publish.as_ref().map(|_| vec![port_key.clone()]),
+            host_config: Some(HostConfig {
+                network_mode: Some(self.network.clone()),
+                port_bindings: publish,
+                cap_add: self
+                    .spec
+                    .net_admin
+                    .iter()
+                    .any(|h| h == host)
+                    .then(|| vec!["NET_ADMIN".to_string()]),
+                // Docker's DNS has no upstream on an internal network, so the name of a
+                // stopped node takes 20 s to fail; a real site's DNS answers at once.
+                dns_options: Some(vec!["timeout:1".into(), "attempts:1".into()]),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    self.network.clone(),
+                    EndpointSettings {
+                        aliases: Some(vec![host.to_string()]),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ..Default::default()
+        }
     }
 
     /// The topology.
