@@ -7,7 +7,7 @@ mod gc;
 mod handle;
 mod topology;
 
-pub use gc::{gc, remove_run, GcReport};
+pub use gc::{gc, keep_run, kept_runs, remove_run, GcReport};
 pub use handle::{
     Cluster, ClusterError, ClusterSpec, CommandRecord, Publish, DEFAULT_READY_TIMEOUT,
 };
