@@ -77,6 +77,7 @@ pub async fn host_logs(
     let container = cluster.host(host)?.container.clone();
     let which = match lines {
         0 => String::new(),
+        1 => ", last line".to_string(),
         n => format!(", last {n} lines"),
     };
     let log = engine
