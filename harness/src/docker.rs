@@ -21,6 +21,12 @@ pub const LABEL_SCENARIO: &str = "cbharness.scenario";
 /// Label holding `<pid>@<start time in clock ticks>` of the process that owns the object, so a
 /// garbage collector can tell a dead owner from a live one even when pids are reused.
 pub const LABEL_OWNER: &str = "cbharness.owner";
+/// Label holding the cluster's topology as JSON, so that a cluster can be worked on (`cbh exec`,
+/// `cbh psql`, `cbh logs`) after the process that made it is gone.
+pub const LABEL_TOPOLOGY: &str = "cbharness.topology";
+/// Label (value `true`) of the marker volume of a cluster left running on request (`cbh up`,
+/// `cbh run --keep`): `cbh gc` without `--all` leaves every object of its run alone.
+pub const LABEL_KEPT: &str = "cbharness.kept";
 
 /// Errors at the Docker boundary.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +169,30 @@ impl ExecOutput {
     }
 }
 
+/// Which output of a command a chunk comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// A container as the engine lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSummary {
+    /// Its id.
+    pub id: String,
+    /// Its name, without Docker's leading `/`.
+    pub name: String,
+    /// Its state as Docker names it: `running`, `paused`, `exited`, `created`, ...
+    pub state: String,
+    /// When it was created, in seconds since the Unix epoch.
+    pub created: i64,
+    /// Its labels.
+    pub labels: HashMap<String, String>,
+}
+
 /// What to run in a node.
 #[derive(Debug, Clone)]
 pub struct ExecRequest {
@@ -212,6 +242,30 @@ impl Engine {
         req: &ExecRequest,
     ) -> Result<ExecOutput, DockerError> {
         let started = Instant::now();
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let exit_code = self
+            .exec_streaming(container, req, &mut |stream, bytes| match stream {
+                OutputStream::Stdout => stdout.extend_from_slice(bytes),
+                OutputStream::Stderr => stderr.extend_from_slice(bytes),
+            })
+            .await?;
+        Ok(ExecOutput {
+            exit_code,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            duration: started.elapsed(),
+        })
+    }
+
+    /// Runs a command in a running container, handing its output to `sink` as it comes, and
+    /// returns its exit code (`-1` when Docker did not report one).
+    pub async fn exec_streaming(
+        &self,
+        container: &str,
+        req: &ExecRequest,
+        sink: &mut (dyn FnMut(OutputStream, &[u8]) + Send),
+    ) -> Result<i64, DockerError> {
         // `timeout -k` kills the command inside the node; the outer tokio timeout only guards
         // against the engine itself not answering.
         let secs = req.timeout.as_secs_f64().max(1.0);
@@ -242,16 +296,14 @@ impl Engine {
                 .start_exec(&created.id, None::<StartExecOptions>)
                 .await
                 .map_err(DockerError::api(what()))?;
-            let mut stdout = Vec::new();
-            let mut stderr = Vec::new();
             if let StartExecResults::Attached { mut output, .. } = started_exec {
                 while let Some(chunk) = output.next().await {
                     match chunk.map_err(DockerError::api(what()))? {
                         bollard::container::LogOutput::StdOut { message } => {
-                            stdout.extend_from_slice(&message)
+                            sink(OutputStream::Stdout, &message)
                         }
                         bollard::container::LogOutput::StdErr { message } => {
-                            stderr.extend_from_slice(&message)
+                            sink(OutputStream::Stderr, &message)
                         }
                         _ => {}
                     }
@@ -262,12 +314,7 @@ impl Engine {
                 .inspect_exec(&created.id)
                 .await
                 .map_err(DockerError::api(what()))?;
-            Ok::<_, DockerError>(ExecOutput {
-                exit_code: inspected.exit_code.unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&stderr).into_owned(),
-                duration: started.elapsed(),
-            })
+            Ok::<_, DockerError>(inspected.exit_code.unwrap_or(-1))
         };
         match tokio::time::timeout(req.timeout + Duration::from_secs(10), run).await {
             Ok(result) => result,
@@ -277,6 +324,97 @@ impl Engine {
                 timeout: req.timeout,
             }),
         }
+    }
+
+    /// The log of a container (stdout and stderr as they were written), its last `tail` lines
+    /// only when given. Works on stopped containers; an unreadable log reads as what was read.
+    pub async fn container_log(
+        &self,
+        container: &str,
+        tail: Option<usize>,
+        timestamps: bool,
+    ) -> Vec<u8> {
+        let tail = tail.map_or_else(|| "all".to_string(), |n| n.to_string());
+        let options = bollard::query_parameters::LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(timestamps)
+            .tail(&tail)
+            .build();
+        let mut stream = self.docker.logs(container, Some(options));
+        let mut text = Vec::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            text.extend_from_slice(&chunk.into_bytes());
+        }
+        text
+    }
+
+    /// A path of a container (file or directory) as a tar archive; `None` when the path does
+    /// not exist there (or cannot be read). Works on stopped containers.
+    pub async fn download(&self, container: &str, path: &str) -> Option<Vec<u8>> {
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let mut stream = self
+            .docker
+            .download_from_container(container, Some(options));
+        let mut tar = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            tar.extend_from_slice(&chunk.ok()?);
+        }
+        Some(tar)
+    }
+
+    /// Lists containers carrying `label` (optionally `label=value`), running or not, with
+    /// their names, states and labels.
+    pub async fn container_summaries(
+        &self,
+        label: &str,
+    ) -> Result<Vec<ContainerSummary>, DockerError> {
+        let filters = HashMap::from([("label", vec![label])]);
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(DockerError::api("list containers"))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                Some(ContainerSummary {
+                    id: c.id?,
+                    name: c
+                        .names
+                        .unwrap_or_default()
+                        .first()
+                        .map(|n| n.trim_start_matches('/').to_string())
+                        .unwrap_or_default(),
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    created: c.created.unwrap_or(0),
+                    labels: c.labels.unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+
+    /// Creates a volume with `labels` (used as a marker; nothing is stored in it).
+    pub async fn create_volume(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<(), DockerError> {
+        self.docker
+            .create_volume(bollard::models::VolumeCreateRequest {
+                name: Some(name.to_string()),
+                labels: Some(labels),
+                ..Default::default()
+            })
+            .await
+            .map_err(DockerError::api(format!("create volume {name}")))?;
+        Ok(())
     }
 
     /// Lists ids of containers carrying `label` (optionally `label=value`), running or not,

@@ -25,7 +25,8 @@ enum Command {
         /// Node image to use instead of the emulated one (also `CBH_IMAGE`).
         #[arg(long, env = "CBH_IMAGE")]
         image: Option<String>,
-        /// Leave the cluster running at the end and print how to reach it.
+        /// Leave the cluster running at the end, marked kept (`cbh gc` leaves it alone), and
+        /// print how to reach it and the commands that work on it (`cbh down` removes it).
         #[arg(long)]
         keep: bool,
         /// Keep the artifact bundle of a passing run too.
@@ -53,7 +54,83 @@ enum Command {
         #[arg(long)]
         no_template: bool,
     },
-    /// Remove Docker objects left by killed runs (all cbharness objects with --all).
+    /// Bring up a cluster with its standby, run no steps, and leave it running, marked kept
+    /// (`cbh gc` leaves it alone; `cbh down RUN_ID` removes it). Prints its run id, where each
+    /// host is, and the commands that work on it.
+    Up {
+        /// A scenario whose topology to bring up (its steps are not run).
+        #[arg(conflicts_with = "topology")]
+        scenario: Option<PathBuf>,
+        /// `defaults`: the default topology (cdw, scdw, sdw1, sdw2), as without a scenario.
+        #[arg(long, value_enum)]
+        topology: Option<TopologyChoice>,
+        /// Node image to use instead of the emulated one (also `CBH_IMAGE`).
+        #[arg(long, env = "CBH_IMAGE")]
+        image: Option<String>,
+        /// Keep the artifact bundle of the bring-up (its commands) too.
+        #[arg(long)]
+        keep_artifacts: bool,
+        /// Seconds a node may take to become ready before the bring-up fails.
+        #[arg(long, default_value_t = cluster::DEFAULT_READY_TIMEOUT.as_secs())]
+        ready_timeout: u64,
+        /// Publish the coordinator and standby hosts' port on 127.0.0.1 (see `cbh run`).
+        #[arg(long, env = "CBH_PUBLISH_LOCALHOST")]
+        publish_localhost: bool,
+        /// With --publish-localhost: publish the coordinator on this port, the standby on the next.
+        #[arg(long, requires = "publish_localhost")]
+        publish_port: Option<u16>,
+    },
+    /// List the clusters that exist: run id, scenario, kept or not, owner process alive or gone,
+    /// age, and each host with its container's state.
+    Ls,
+    /// Remove a cluster: its containers, network and kept mark.
+    Down {
+        /// The run id (`cbh ls` lists them).
+        #[arg(required_unless_present = "all")]
+        run_id: Option<String>,
+        /// Remove every cluster, kept or not, including those of runs in progress.
+        #[arg(long, conflicts_with = "run_id")]
+        all: bool,
+    },
+    /// Run a command on a host as gpadmin with the Cloudberry environment; its output is
+    /// streamed and cbh exits with its exit code.
+    Exec {
+        /// The run id.
+        run_id: String,
+        /// The host (cdw, scdw, sdw1, ...).
+        host: String,
+        /// Seconds after which the command is killed inside the node.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        /// The command, after `--`, e.g. `-- gpstate -b`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Run SQL with psql as gpadmin (`-c`), or print the `docker exec` line of an interactive
+    /// psql (cbh does not attach terminals). Exits with psql's exit code.
+    Psql {
+        /// The run id.
+        run_id: String,
+        /// The host (default: the coordinator host if its coordinator answers, else the standby
+        /// host).
+        host: Option<String>,
+        /// The SQL to run.
+        #[arg(short = 'c', long = "command")]
+        sql: Option<String>,
+    },
+    /// Print a host's logs: its container log, then the end of its PostgreSQL logs and
+    /// gpAdminLogs (readable on a stopped host too).
+    Logs {
+        /// The run id.
+        run_id: String,
+        /// The host (cdw, scdw, sdw1, ...).
+        host: String,
+        /// Lines from the end of each log (0: everything).
+        #[arg(long, default_value_t = 20)]
+        lines: usize,
+    },
+    /// Remove Docker objects left by killed runs, sparing kept clusters (all cbharness objects
+    /// with --all).
     Gc {
         /// Also remove objects of runs that are still alive, and every cluster template image.
         #[arg(long)]
@@ -81,6 +158,13 @@ enum Command {
     },
 }
 
+/// `cbh up --topology`: the one named topology.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TopologyChoice {
+    /// cdw, scdw, sdw1, sdw2 with one primary and one mirror per segment host.
+    Defaults,
+}
+
 #[derive(Subcommand)]
 enum ImageCommand {
     /// Build (or find, when unchanged) the emulated node image and print its tag.
@@ -102,6 +186,8 @@ enum CliError {
     Failed,
     /// Bad input or setup: exit 2.
     Setup(Box<dyn std::error::Error>),
+    /// A command run in a node (`cbh exec`, `cbh psql`) exited with this code.
+    Exit(u8),
 }
 
 fn print_chain(e: &dyn std::error::Error) {
@@ -129,6 +215,7 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Failed) => ExitCode::from(1),
+        Err(CliError::Exit(code)) => ExitCode::from(code),
         Err(CliError::Setup(e)) => {
             print_chain(&*e);
             ExitCode::from(2)
@@ -209,6 +296,130 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             print!("{}", bench::table(&figures));
             Ok(())
         }
+        Command::Up {
+            scenario,
+            topology: _,
+            image,
+            keep_artifacts,
+            ready_timeout,
+            publish_localhost,
+            publish_port,
+        } => {
+            let scenario = match scenario {
+                Some(path) => Scenario::load(&path).map_err(|e| setup(Box::new(e)))?,
+                None => Scenario::bare("defaults", cluster::Topology::default()),
+            };
+            let options = RunOptions {
+                image,
+                keep_artifacts,
+                ready_timeout: std::time::Duration::from_secs(ready_timeout),
+                publish: if publish_localhost {
+                    cluster::Publish::Localhost(publish_port)
+                } else {
+                    cluster::Publish::Nothing
+                },
+                ..RunOptions::default()
+            };
+            let outcome = scenario::up(&scenario, &options, &mut print_event)
+                .await
+                .map_err(|e| setup(Box::new(e)))?;
+            if let Some(bundle) = &outcome.bundle {
+                println!("artifacts {}", bundle.display());
+            }
+            Ok(())
+        }
+        Command::Ls => {
+            let engine = connect().await?;
+            let clusters = cluster::FoundCluster::list(&engine)
+                .await
+                .map_err(|e| setup(Box::new(e)))?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            print!("{}", cluster::listing(&clusters, now));
+            Ok(())
+        }
+        Command::Down { run_id, all } => {
+            let engine = connect().await?;
+            let run_ids = match run_id {
+                Some(run_id) => vec![find(&engine, &run_id).await?.run_id],
+                None => cluster::FoundCluster::list(&engine)
+                    .await
+                    .map_err(|e| setup(Box::new(e)))?
+                    .into_iter()
+                    .map(|c| c.run_id)
+                    .collect(),
+            };
+            if all && run_ids.is_empty() {
+                println!("no clusters");
+            }
+            for run_id in run_ids {
+                let report = cluster::remove_run(&engine, &run_id)
+                    .await
+                    .map_err(|e| setup(Box::new(e)))?;
+                println!("cluster {run_id}: {report}");
+            }
+            Ok(())
+        }
+        Command::Exec {
+            run_id,
+            host,
+            timeout,
+            command,
+        } => {
+            let engine = connect().await?;
+            let found = find(&engine, &run_id).await?;
+            let timeout = std::time::Duration::from_secs(timeout);
+            let code = found
+                .gp_exec(&engine, &host, &command, timeout, &mut stream_out)
+                .await
+                .map_err(|e| setup(Box::new(e)))?;
+            exit_with(code)
+        }
+        Command::Psql { run_id, host, sql } => {
+            let engine = connect().await?;
+            let found = find(&engine, &run_id).await?;
+            let named = host.is_some();
+            let host = found
+                .sql_host(&engine, host.as_deref())
+                .await
+                .map_err(|e| setup(Box::new(e)))?;
+            if !named && host != found.topology.coordinator {
+                eprintln!(
+                    "the coordinator on {} does not answer; using {host}",
+                    found.topology.coordinator
+                );
+            }
+            let Some(sql) = sql else {
+                eprintln!("cbh does not attach terminals; for an interactive psql on {host}, run:");
+                println!(
+                    "{}",
+                    found
+                        .interactive_psql(&host)
+                        .map_err(|e| setup(Box::new(e)))?
+                );
+                return Ok(());
+            };
+            let argv = found.psql_argv(Some(&sql));
+            let code = found
+                .gp_exec(&engine, &host, &argv, gp_timeout(), &mut stream_out)
+                .await
+                .map_err(|e| setup(Box::new(e)))?;
+            exit_with(code)
+        }
+        Command::Logs {
+            run_id,
+            host,
+            lines,
+        } => {
+            let engine = connect().await?;
+            let found = find(&engine, &run_id).await?;
+            let text = cluster::host_logs(&engine, &found, &host, lines)
+                .await
+                .map_err(|e| setup(Box::new(e)))?;
+            print!("{text}");
+            Ok(())
+        }
         Command::Gc { all } => {
             let engine = docker::Engine::connect()
                 .await
@@ -263,12 +474,48 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
     }
 }
 
-async fn run(scenario: &Scenario, options: &RunOptions) -> Result<(), CliError> {
-    println!("scenario {} ({})", scenario.name, scenario.path.display());
-    if !scenario.description.is_empty() {
-        println!("  {}", scenario.description.trim());
+async fn connect() -> Result<docker::Engine, CliError> {
+    docker::Engine::connect()
+        .await
+        .map_err(|e| CliError::Setup(Box::new(e)))
+}
+
+async fn find(engine: &docker::Engine, run_id: &str) -> Result<cluster::FoundCluster, CliError> {
+    cluster::FoundCluster::find(engine, run_id)
+        .await
+        .map_err(|e| CliError::Setup(Box::new(e)))
+}
+
+/// Deadline of `cbh psql -c`.
+fn gp_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(600)
+}
+
+/// Writes a node command's output to ours as it comes.
+fn stream_out(stream: docker::OutputStream, bytes: &[u8]) {
+    use std::io::Write;
+    let _ = match stream {
+        docker::OutputStream::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).and_then(|()| out.flush())
+        }
+        docker::OutputStream::Stderr => {
+            let mut err = std::io::stderr().lock();
+            err.write_all(bytes).and_then(|()| err.flush())
+        }
+    };
+}
+
+/// A node command's exit code as ours (`-1`, not reported, and codes beyond 255 as 1).
+fn exit_with(code: i64) -> Result<(), CliError> {
+    match code {
+        0 => Ok(()),
+        code => Err(CliError::Exit(u8::try_from(code).unwrap_or(1))),
     }
-    let mut on_event = |event: RunEvent<'_>| match event {
+}
+
+fn print_event(event: RunEvent<'_>) {
+    match event {
         RunEvent::ImageReady { image, duration } => {
             println!("image    {image} ({:.1}s)", duration.as_secs_f64())
         }
@@ -299,15 +546,17 @@ async fn run(scenario: &Scenario, options: &RunOptions) -> Result<(), CliError> 
         RunEvent::Interrupted => eprintln!("interrupted: removing the cluster"),
         RunEvent::Failover(times) => println!("failover {times}"),
         RunEvent::ClusterKept { run_id, nodes } => {
-            println!("cluster {run_id} kept running (remove it with `cbh gc --all`):");
-            for (host, container, address) in nodes {
-                println!(
-                    "  {host:<6} docker exec -it -u gpadmin {container} bash -l   postgres at {}",
-                    address.unwrap_or_else(|| "-".into())
-                );
-            }
+            print!("{}", cluster::kept_guide(run_id, &nodes))
         }
-    };
+    }
+}
+
+async fn run(scenario: &Scenario, options: &RunOptions) -> Result<(), CliError> {
+    println!("scenario {} ({})", scenario.name, scenario.path.display());
+    if !scenario.description.is_empty() {
+        println!("  {}", scenario.description.trim());
+    }
+    let mut on_event = print_event;
     match scenario::run(scenario, options, &mut on_event).await {
         Ok(outcome) => {
             println!(

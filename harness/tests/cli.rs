@@ -92,3 +92,30 @@ fn a_missing_image_names_it_and_how_to_build_one_and_exits_2() {
     );
     assert!(err.contains("image build"), "{err}");
 }
+
+/// The commands that work on a cluster by run id check their arguments before Docker, and say
+/// so when Docker is not there.
+#[rstest]
+#[case::down_without_a_run_id(&["down"], "RUN_ID")]
+#[case::exec_without_a_command(&["exec", "abcd1234", "cdw"], "COMMAND")]
+#[case::up_with_a_scenario_and_a_topology(
+    &["up", "scenarios/restore-original-hosts.toml", "--topology", "defaults"],
+    "cannot be used with"
+)]
+#[case::ls_without_docker(&["ls"], "failed to reach the Docker engine")]
+#[case::psql_without_docker(&["psql", "abcd1234", "-c", "SELECT 1"], "failed to reach the Docker engine")]
+fn cluster_commands_refuse_bad_input_with_exit_2(#[case] args: &[&str], #[case] message: &str) {
+    let out = cbh(args, &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(message), "{}", stderr(&out));
+}
+
+#[test]
+fn up_of_a_bad_scenario_file_exits_2_before_docker() {
+    let out = cbh(
+        &["up", "harness/tests/bad-scenarios/unknown-action.toml"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown action"), "{}", stderr(&out));
+}

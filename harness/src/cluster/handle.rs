@@ -11,12 +11,12 @@ use bollard::models::{
     PortBinding,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, KillContainerOptionsBuilder};
-use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::topology::{env_prelude, Topology, GPADMIN, GPHOME};
+use super::topology::{gp_argv, Topology, GPADMIN};
 use crate::docker::{
-    DockerError, Engine, ExecOutput, ExecRequest, LABEL, LABEL_CLUSTER, LABEL_OWNER, LABEL_SCENARIO,
+    DockerError, Engine, ExecOutput, ExecRequest, LABEL, LABEL_CLUSTER, LABEL_OWNER,
+    LABEL_SCENARIO, LABEL_TOPOLOGY,
 };
 
 /// Errors of cluster operations.
@@ -144,8 +144,9 @@ impl ClusterSpec {
     }
 }
 
-/// A running cluster. Tear it down with [`Cluster::teardown`]; if it is dropped without that
-/// (a panic), `Drop` removes its objects as a last resort.
+/// A running cluster. Tear it down with [`Cluster::teardown`], or leave it running with
+/// [`Cluster::keep`]; if it is dropped without either (a panic), `Drop` removes its objects as a
+/// last resort.
 pub struct Cluster {
     engine: Engine,
     spec: ClusterSpec,
@@ -155,7 +156,8 @@ pub struct Cluster {
     log: Arc<Mutex<Vec<CommandRecord>>>,
     /// Addresses of hosts cut off the network, to give back on reconnect.
     detached: Mutex<BTreeMap<String, String>>,
-    torn_down: bool,
+    /// Torn down or kept: `Drop` has nothing to do.
+    released: bool,
 }
 
 /// How long a node may take to start its sshd and watcher, unless the spec says otherwise.
@@ -183,7 +185,7 @@ impl Cluster {
             created: Instant::now(),
             log: Arc::new(Mutex::new(Vec::new())),
             detached: Mutex::new(BTreeMap::new()),
-            torn_down: false,
+            released: false,
         };
         match cluster.start_nodes().await {
             Ok(()) => Ok(cluster),
@@ -201,6 +203,10 @@ impl Cluster {
             (LABEL_CLUSTER.to_string(), self.spec.run_id.clone()),
             (LABEL_SCENARIO.to_string(), self.spec.scenario.clone()),
             (LABEL_OWNER.to_string(), crate::docker::owner_id()),
+            (
+                LABEL_TOPOLOGY.to_string(),
+                serde_json::to_string(&self.spec.topology).unwrap_or_default(),
+            ),
         ])
     }
 
@@ -383,14 +389,7 @@ impl Cluster {
         argv: &[String],
         timeout: Duration,
     ) -> Result<ExecOutput, ClusterError> {
-        let mut full = vec![
-            "bash".to_string(),
-            "-c".into(),
-            format!("{}; exec \"$@\"", env_prelude()),
-            "cbh".into(),
-        ];
-        full.extend(argv.iter().cloned());
-        self.exec_recorded(host, GPADMIN, full, argv.to_vec(), timeout)
+        self.exec_recorded(host, GPADMIN, gp_argv(argv), argv.to_vec(), timeout)
             .await
     }
 
@@ -405,18 +404,6 @@ impl Cluster {
         let argv = vec!["bash".to_string(), "-c".into(), script.to_string()];
         self.exec_recorded(host, user, argv.clone(), argv, timeout)
             .await
-    }
-
-    fn gp_env(&self) -> Vec<String> {
-        let t = &self.spec.topology;
-        vec![
-            format!("GPHOME={GPHOME}"),
-            format!("COORDINATOR_DATA_DIRECTORY={}", t.coordinator_datadir()),
-            format!("MASTER_DATA_DIRECTORY={}", t.coordinator_datadir()),
-            format!("PGPORT={}", t.coordinator_port),
-            format!("USER={GPADMIN}"),
-            format!("LOGNAME={GPADMIN}"),
-        ]
     }
 
     async fn exec_recorded(
@@ -454,7 +441,7 @@ impl Cluster {
         timeout: Duration,
     ) -> Result<ExecOutput, ClusterError> {
         let container = self.container(host)?;
-        let mut env = self.gp_env();
+        let mut env = self.spec.topology.gp_env();
         env.extend(extra_env);
         let req = ExecRequest {
             argv,
@@ -697,16 +684,10 @@ impl Cluster {
         let Ok(container) = self.container(host) else {
             return String::new();
         };
-        let options = bollard::query_parameters::LogsOptionsBuilder::new()
-            .stdout(true)
-            .stderr(true)
-            .tail(&lines.to_string())
-            .build();
-        let mut stream = self.engine.api().logs(container, Some(options));
-        let mut text = Vec::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            text.extend_from_slice(&chunk.into_bytes());
-        }
+        let text = self
+            .engine
+            .container_log(container, Some(lines), false)
+            .await;
         let text = String::from_utf8_lossy(&text);
         if text.trim().is_empty() {
             return "  (empty)".into();
@@ -718,35 +699,14 @@ impl Cluster {
     }
 
     async fn container_log(&self, container: &str, to: &Path) {
-        let options = bollard::query_parameters::LogsOptionsBuilder::new()
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .build();
-        let mut stream = self.engine.api().logs(container, Some(options));
-        let mut text = Vec::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            text.extend_from_slice(&chunk.into_bytes());
-        }
-        let _ = std::fs::write(to, text);
+        let _ = std::fs::write(to, self.engine.container_log(container, None, true).await);
     }
 
     async fn download(&self, container: &str, path: &str, to: &Path) {
-        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new()
-            .path(path)
-            .build();
-        let mut stream = self
-            .engine
-            .api()
-            .download_from_container(container, Some(options));
-        let mut tar = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(bytes) => tar.extend_from_slice(&bytes),
-                // Most paths exist only on some hosts; a 404 is expected.
-                Err(_) => return,
-            }
-        }
+        // Most paths exist only on some hosts; a missing one is expected.
+        let Some(tar) = self.engine.download(container, path).await else {
+            return;
+        };
         // Keep the directory's place: /data0/database/coordinator/gpseg-1/log → that path.
         let parent = Path::new(path).parent().unwrap_or(Path::new("/"));
         let target = to.join(parent.strip_prefix("/").unwrap_or(parent));
@@ -761,7 +721,7 @@ impl Cluster {
     /// `cbh gc`, which finds it by label; the first such error is returned so that the run
     /// can say so.
     pub async fn teardown(&mut self) -> Result<(), DockerError> {
-        self.torn_down = true;
+        self.released = true;
         let removals = self
             .containers
             .values()
@@ -779,11 +739,29 @@ impl Cluster {
         }
         first.map_or(Ok(()), Err)
     }
+
+    /// Leaves the cluster running after this process ends: marks its run kept (see
+    /// [`super::keep_run`]), so that `cbh gc` without `--all` and the next run's automatic
+    /// collection leave it alone; `cbh down RUN_ID` removes it. When the mark cannot be made the
+    /// cluster is torn down (a cluster no collector would spare must not outlive its owner) and
+    /// the error returned.
+    pub async fn keep(mut self) -> Result<(), DockerError> {
+        match super::gc::keep_run(&self.engine, &self.spec.run_id, &self.spec.scenario).await {
+            Ok(()) => {
+                self.released = true;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.teardown().await;
+                Err(e)
+            }
+        }
+    }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if self.torn_down {
+        if self.released {
             return;
         }
         // Last resort (a panic unwound past the runner): remove by label on a fresh runtime in

@@ -1,16 +1,24 @@
 //! The cluster (Jepsen's "db"): topology, bring-up of node containers on a per-cluster Docker
 //! network, exec as gpadmin, host-level faults' primitives (kill, stop, pause, disconnect), log
-//! collection, teardown, garbage collection by label, and templates of initialized clusters.
+//! collection, teardown, garbage collection by label, templates of initialized clusters, and
+//! clusters found by their labels after the process that made them is gone (`found.rs`,
+//! `logs.rs`: what `cbh ls`, `exec`, `psql`, `logs` and `down` work on).
 
 mod bringup;
+mod found;
 mod gc;
 mod handle;
+mod logs;
 pub mod template;
 mod topology;
 
-pub use gc::{gc, remove_run, GcReport};
+pub use found::{
+    group, kept_guide, listing, FindError, FoundCluster, FoundHost, HostState, PSQL_DATABASE,
+};
+pub use gc::{gc, keep_run, kept_runs, remove_run, GcReport};
 pub use handle::{
     Cluster, ClusterError, ClusterSpec, CommandRecord, Publish, DEFAULT_READY_TIMEOUT,
 };
+pub use logs::{host_logs, last_lines, tails, LogTail};
 pub(crate) use topology::env_prelude;
 pub use topology::{Topology, TopologyError, GPADMIN, GPHOME};

@@ -18,6 +18,18 @@ pub(crate) fn env_prelude() -> String {
     format!(". {GPHOME}/cloudberry-env.sh 2>/dev/null || . {GPHOME}/greenplum_path.sh")
 }
 
+/// `argv` wrapped to run with the Cloudberry environment loaded (see [`env_prelude`]).
+pub(crate) fn gp_argv(argv: &[String]) -> Vec<String> {
+    let mut full = vec![
+        "bash".to_string(),
+        "-c".into(),
+        format!("{}; exec \"$@\"", env_prelude()),
+        "cbh".into(),
+    ];
+    full.extend(argv.iter().cloned());
+    full
+}
+
 /// A cluster's layout. `Default` is the seed procedure's cluster: `cdw`, `scdw`, `sdw1`, `sdw2`,
 /// one primary and one mirror per segment host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +278,19 @@ impl Topology {
             ));
         }
         text
+    }
+
+    /// The environment of every command the harness runs in a node (`KEY=value`): what
+    /// Cloudberry's utilities expect of gpadmin's login, for this layout.
+    pub(crate) fn gp_env(&self) -> Vec<String> {
+        vec![
+            format!("GPHOME={GPHOME}"),
+            format!("COORDINATOR_DATA_DIRECTORY={}", self.coordinator_datadir()),
+            format!("MASTER_DATA_DIRECTORY={}", self.coordinator_datadir()),
+            format!("PGPORT={}", self.coordinator_port),
+            format!("USER={GPADMIN}"),
+            format!("LOGNAME={GPADMIN}"),
+        ]
     }
 
     /// The host file for `gpinitsystem -h`: one segment host per line.

@@ -381,6 +381,19 @@ fn read_step(
 }
 
 impl Scenario {
+    /// A scenario without steps on `topology`, named `name` (for `cbh up` without a file).
+    pub fn bare(name: &str, topology: Topology) -> Scenario {
+        Scenario {
+            name: name.to_string(),
+            description: String::new(),
+            topology,
+            steps: Vec::new(),
+            step_lines: Vec::new(),
+            path: std::path::PathBuf::new(),
+            source: String::new(),
+        }
+    }
+
     /// Reads, parses and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {

@@ -4,7 +4,8 @@
 //! `model.rs` holds the schema as types; `load.rs` reads a file into them with every error at
 //! its line, column and field; `validate.rs` checks the steps against the topology and each
 //! other; `error.rs` is [`ScenarioError`]; `suggest.rs` finds the nearest valid name for a
-//! misspelt one; `duration.rs` reads `"30s"`; `runner.rs` runs a scenario.
+//! misspelt one; `duration.rs` reads `"30s"`; `runner.rs` runs a scenario, or only brings up
+//! its cluster and keeps it (`up`).
 
 mod duration;
 mod error;
@@ -20,4 +21,4 @@ pub use model::{
     InitStandbyStep, Invariant, MoveStep, Scenario, SqlStep, StaleFilesStep, Step, StopStep,
     WriteStep,
 };
-pub use runner::{run, RunError, RunEvent, RunOptions, RunOutcome, StepOutcome};
+pub use runner::{run, up, RunError, RunEvent, RunOptions, RunOutcome, StepOutcome, UpOutcome};

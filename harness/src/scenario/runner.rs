@@ -3,7 +3,8 @@
 //!
 //! The runner reports progress only through [`RunEvent`]s; it prints nothing itself. It always
 //! tears the cluster down (on success, on a failed step, on a panic in a step, on SIGINT or
-//! SIGTERM) unless asked to keep it.
+//! SIGTERM) unless asked to keep it. [`up`] shares its bring-up and keeps the cluster without
+//! running any step (`cbh up`); a kept cluster is marked so that collection spares it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -33,7 +34,8 @@ pub struct RunOptions {
     pub artifacts_root: PathBuf,
     /// Snapshot folder. Default [`crate::snapshot::default_dir`].
     pub snapshots_dir: PathBuf,
-    /// Leave the cluster running at the end. Default false.
+    /// Leave the cluster running at the end, marked kept (see [`crate::cluster::keep_run`]).
+    /// Default false.
     pub keep_cluster: bool,
     /// Keep the bundle of a passing run too. Default false (a failing run's is always kept).
     pub keep_artifacts: bool,
@@ -102,9 +104,9 @@ pub enum RunEvent<'a> {
     Interrupted,
     /// The failover of the run's first fault, measured from the history after the steps.
     Failover(&'a crate::failover::FailoverTimes),
-    /// The cluster was left running on request.
+    /// The cluster was left running on request, marked kept.
     ClusterKept {
-        /// The run id: `cbh gc --all` or removing by label cleans it up.
+        /// The run id: `cbh exec`, `psql`, `logs` and `down` take it.
         run_id: &'a str,
         /// Host name → container name and address.
         nodes: Vec<(String, String, Option<String>)>,
@@ -190,15 +192,28 @@ fn new_run_id() -> String {
     digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
-/// Runs `scenario` and reports progress to `on_event`.
-pub async fn run(
+/// A cluster brought up for a scenario, with what it took.
+struct Started {
+    image: String,
+    image_time: Duration,
+    run_id: String,
+    bundle: Bundle,
+    cluster: Cluster,
+    bringup_time: Duration,
+}
+
+/// The start shared by [`run`] and [`up`]: reaps leftovers, finds the image, brings up the
+/// scenario's cluster with its standby, and reports `ImageReady` and `ClusterUp`. On a failed
+/// bring-up or a signal the cluster is removed.
+async fn start(
     scenario: &Scenario,
     options: &RunOptions,
+    signals: &mut Signals,
     on_event: &mut (dyn FnMut(RunEvent<'_>) + Send),
-) -> Result<RunOutcome, RunError> {
-    let mut signals = Signals::listen();
+) -> Result<Started, RunError> {
     let engine = Engine::connect().await?;
-    // Leftovers of killed runs are reaped first, so they never pile up; live runs are kept.
+    // Leftovers of killed runs are reaped first, so they never pile up; live and kept runs
+    // are left alone.
     match cluster::gc(&engine, false).await {
         Ok(report) if report.containers + report.networks + report.volumes > 0 => {
             tracing::info!(%report, "removed leftovers of earlier killed runs")
@@ -232,7 +247,7 @@ pub async fn run(
     };
 
     let bringup_started = Instant::now();
-    let mut cluster = match signals
+    let cluster = match signals
         .race(bring_up(&engine, spec, options.templates))
         .await
     {
@@ -261,6 +276,99 @@ pub async fn run(
         run_id: &run_id,
         duration: bringup_time,
     });
+    Ok(Started {
+        image,
+        image_time,
+        run_id,
+        bundle,
+        cluster,
+        bringup_time,
+    })
+}
+
+/// Leaves `cluster` running after this process (see [`Cluster::keep`]) and reports
+/// `ClusterKept` with where each host is.
+async fn keep(
+    cluster: Cluster,
+    on_event: &mut (dyn FnMut(RunEvent<'_>) + Send),
+) -> Result<(), DockerError> {
+    let mut nodes = Vec::new();
+    for host in cluster.topology().hosts() {
+        let container = cluster.container(&host).unwrap_or_default().to_string();
+        let endpoint = cluster
+            .endpoint(&host)
+            .await
+            .ok()
+            .map(|(address, port)| format!("{address}:{port}"));
+        nodes.push((host.clone(), container, endpoint));
+    }
+    let run_id = cluster.run_id().to_string();
+    cluster.keep().await?;
+    on_event(RunEvent::ClusterKept {
+        run_id: &run_id,
+        nodes,
+    });
+    Ok(())
+}
+
+/// What [`up`] brought up.
+#[derive(Debug, Clone)]
+pub struct UpOutcome {
+    /// The run id: `cbh exec`, `psql`, `logs` and `down` take it.
+    pub run_id: String,
+    /// Time to get the image.
+    pub image_time: Duration,
+    /// Time of bring-up.
+    pub bringup_time: Duration,
+    /// The artifact bundle with the bring-up commands, when asked to keep it.
+    pub bundle: Option<PathBuf>,
+}
+
+/// Brings up `scenario`'s cluster with its standby exactly as [`run`] does, runs none of its
+/// steps, and leaves it running (`cbh up`): marked kept, so that `cbh gc` without `--all` and
+/// later runs leave it alone; `cbh down RUN_ID` removes it. Reports `ImageReady`, `ClusterUp`
+/// and `ClusterKept`.
+pub async fn up(
+    scenario: &Scenario,
+    options: &RunOptions,
+    on_event: &mut (dyn FnMut(RunEvent<'_>) + Send),
+) -> Result<UpOutcome, RunError> {
+    let mut signals = Signals::listen();
+    let Started {
+        image_time,
+        run_id,
+        bundle,
+        cluster,
+        bringup_time,
+        ..
+    } = start(scenario, options, &mut signals, on_event).await?;
+    keep(cluster, on_event).await?;
+    if !options.keep_artifacts {
+        let _ = std::fs::remove_dir_all(bundle.dir());
+    }
+    Ok(UpOutcome {
+        run_id,
+        image_time,
+        bringup_time,
+        bundle: options.keep_artifacts.then(|| bundle.dir().to_path_buf()),
+    })
+}
+
+/// Runs `scenario` and reports progress to `on_event`.
+pub async fn run(
+    scenario: &Scenario,
+    options: &RunOptions,
+    on_event: &mut (dyn FnMut(RunEvent<'_>) + Send),
+) -> Result<RunOutcome, RunError> {
+    let mut signals = Signals::listen();
+    let Started {
+        image,
+        image_time,
+        run_id,
+        bundle,
+        mut cluster,
+        bringup_time,
+    } = start(scenario, options, &mut signals, on_event).await?;
 
     let history = History::new();
     let steps_started = Instant::now();
@@ -337,21 +445,12 @@ pub async fn run(
         on_event(RunEvent::Interrupted);
     }
     if options.keep_cluster && !interrupted {
-        let mut nodes = Vec::new();
-        for host in cluster.topology().hosts() {
-            let container = cluster.container(&host).unwrap_or_default().to_string();
-            let endpoint = cluster
-                .endpoint(&host)
-                .await
-                .ok()
-                .map(|(address, port)| format!("{address}:{port}"));
-            nodes.push((host.clone(), container, endpoint));
+        if let Err(e) = keep(cluster, on_event).await {
+            let message = format!("keep: {}", error_chain(&e));
+            bundle.write("keep-error.txt", &message);
+            failures.push((0, message));
+            passed = false;
         }
-        on_event(RunEvent::ClusterKept {
-            run_id: &run_id,
-            nodes,
-        });
-        std::mem::forget(cluster);
     } else if let Err(e) = cluster.teardown().await {
         // A run that leaves objects behind has not passed, whatever its steps did.
         let message = format!("teardown: {}", error_chain(&e));
