@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[path = "cli/progress.rs"]
+mod progress;
+
 use cbharness::scenario::{self, RunEvent, RunOptions, Scenario, StepOutcome};
 use cbharness::{bench, cluster, docker, image};
 
@@ -320,9 +323,11 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
                 },
                 ..RunOptions::default()
             };
-            let outcome = scenario::up(&scenario, &options, &mut print_event)
-                .await
-                .map_err(|e| setup(Box::new(e)))?;
+            let progress = progress::Progress::start("getting the node image");
+            let mut on_event = |event: RunEvent<'_>| with_progress(&progress, event);
+            let outcome = scenario::up(&scenario, &options, &mut on_event).await;
+            progress.finish();
+            let outcome = outcome.map_err(|e| setup(Box::new(e)))?;
             if let Some(bundle) = &outcome.bundle {
                 println!("artifacts {}", bundle.display());
             }
@@ -514,6 +519,24 @@ fn exit_with(code: i64) -> Result<(), CliError> {
     }
 }
 
+/// Prints `event` and tells the spinner what is waited for next.
+fn with_progress(progress: &progress::Progress, event: RunEvent<'_>) {
+    let next = match &event {
+        RunEvent::ImageReady { .. } => Some("bringing up the cluster".to_string()),
+        RunEvent::StepStarted {
+            index,
+            total,
+            title,
+        } => Some(format!("[{}/{total}] {title}", index + 1)),
+        RunEvent::ClusterUp { .. } | RunEvent::StepFinished { .. } => Some("finishing".to_string()),
+        _ => None,
+    };
+    progress.print(|| print_event(event));
+    if let Some(next) = next {
+        progress.set(next);
+    }
+}
+
 fn print_event(event: RunEvent<'_>) {
     match event {
         RunEvent::ImageReady { image, duration } => {
@@ -556,8 +579,11 @@ async fn run(scenario: &Scenario, options: &RunOptions) -> Result<(), CliError> 
     if !scenario.description.is_empty() {
         println!("  {}", scenario.description.trim());
     }
-    let mut on_event = print_event;
-    match scenario::run(scenario, options, &mut on_event).await {
+    let progress = progress::Progress::start("getting the node image");
+    let mut on_event = |event: RunEvent<'_>| with_progress(&progress, event);
+    let result = scenario::run(scenario, options, &mut on_event).await;
+    progress.finish();
+    match result {
         Ok(outcome) => {
             println!(
                 "timings  image {:.1}s, bring-up {:.1}s, steps {:.1}s",
