@@ -284,6 +284,12 @@ async fn run(scenario: &Scenario, options: &RunOptions) -> Result<(), CliError> 
         }
         RunEvent::Interrupted => eprintln!("interrupted: removing the cluster"),
         RunEvent::Failover(times) => println!("failover {times}"),
+        RunEvent::WorkloadStopped(report) => println!(
+            "workload on {}: {} clients, {}",
+            report.table,
+            report.clients.len(),
+            report.summary
+        ),
         RunEvent::ClusterKept { run_id, nodes } => {
             println!("cluster {run_id} kept running (remove it with `cbh gc --all`):");
             for (host, container, address) in nodes {

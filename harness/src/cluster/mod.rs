@@ -3,10 +3,12 @@
 //! teardown and garbage collection by label.
 
 mod bringup;
+mod endpoints;
 mod gc;
 mod handle;
 mod topology;
 
+pub use endpoints::Endpoints;
 pub use gc::{gc, remove_run, GcReport};
 pub use handle::{
     Cluster, ClusterError, ClusterSpec, CommandRecord, Publish, DEFAULT_READY_TIMEOUT,

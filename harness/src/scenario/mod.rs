@@ -4,8 +4,9 @@
 //! `model.rs` holds the schema as types; `load.rs` reads a file into them with every error at
 //! its line, column and field; `validate.rs` checks the steps against the topology and each
 //! other; `error.rs` is [`ScenarioError`]; `suggest.rs` finds the nearest valid name for a
-//! misspelt one; `duration.rs` reads `"30s"`; `runner.rs` runs a scenario.
+//! misspelt one; `duration.rs` reads `"30s"`; `runner.rs` runs a scenario, `check.rs` its `check` steps.
 
+mod check;
 mod duration;
 mod error;
 mod load;
@@ -18,6 +19,6 @@ pub use error::{Place, ScenarioError};
 pub use model::{
     ActivateStep, CheckStep, FaultKind, FaultStep, GpstateExpect, GpstateMode, GpstateStep,
     InitStandbyStep, Invariant, MoveStep, Scenario, SqlStep, StaleFilesStep, Step, StopStep,
-    WriteStep,
+    WorkloadStartStep, WorkloadStopStep, WriteStep,
 };
 pub use runner::{run, RunError, RunEvent, RunOptions, RunOutcome, StepOutcome};
