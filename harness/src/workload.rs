@@ -9,6 +9,8 @@
 //! (`workload_start`/`workload_stop`: N client tasks writing until stopped, each reconnecting
 //! to whichever coordinator candidate accepts writes after an error).
 
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -271,6 +273,7 @@ impl Workload {
         drop(client);
         let (stop, stopped) = watch::channel(false);
         let endpoints = cluster.endpoints();
+        let latest = Arc::new(AtomicI32::new(0));
         let tasks = clients
             .map(|n| {
                 let task = ClientTask {
@@ -280,6 +283,7 @@ impl Workload {
                     table: table.to_string(),
                     candidates: candidates.clone(),
                     stop: stopped.clone(),
+                    latest: latest.clone(),
                 };
                 (n, tokio::spawn(task.run()))
             })
@@ -353,6 +357,8 @@ struct ClientTask {
     table: String,
     candidates: Vec<String>,
     stop: watch::Receiver<bool>,
+    /// The latest timeline any client of the workload found accepting writes.
+    latest: Arc<AtomicI32>,
 }
 
 impl ClientTask {
@@ -408,13 +414,19 @@ impl ClientTask {
         report
     }
 
-    /// Polls the candidates until one accepts writes (the one on the latest timeline when
-    /// several do: an old coordinator that came back is behind the promoted one), with a
-    /// short backoff between rounds; `Ok(None)` when asked to stop, `Err` after
-    /// [`RECONNECT_DEADLINE`].
+    /// Polls the candidates until one accepts writes, with a short backoff between rounds;
+    /// `Ok(None)` when asked to stop, `Err` after [`RECONNECT_DEADLINE`].
+    ///
+    /// An old coordinator that comes back (thawed, reconnected) still takes writes on its old
+    /// timeline, and writes there are lost once it is stopped. So a candidate is taken only
+    /// when it is on the latest timeline of the round and not behind the latest one any client
+    /// of this workload has seen ([`pick`]), and only when a second round right after names the
+    /// same host: a round spans seconds when a candidate hangs, and its other answers ("in
+    /// recovery") may be stale by the time the hanging one answers.
     async fn reconnect(&mut self) -> Result<Option<Connection>, String> {
         let deadline = Instant::now() + RECONNECT_DEADLINE;
         let mut backoff = Duration::from_millis(100);
+        let mut previous: Option<String> = None;
         loop {
             if self.stopped() {
                 return Ok(None);
@@ -428,13 +440,23 @@ impl ClientTask {
                         .flatten()
                 }
             });
-            let best = futures_util::future::join_all(probes)
+            let answers: Vec<(i32, Connection)> = futures_util::future::join_all(probes)
                 .await
                 .into_iter()
                 .flatten()
-                .max_by_key(|(timeline, _)| *timeline);
-            if let Some((_, connection)) = best {
-                return Ok(Some(connection));
+                .collect();
+            let latest = self.latest.load(Ordering::SeqCst);
+            match pick(answers, latest) {
+                Some((timeline, connection)) => {
+                    self.latest.fetch_max(timeline, Ordering::SeqCst);
+                    if previous.as_deref() == Some(connection.host.as_str()) {
+                        return Ok(Some(connection));
+                    }
+                    previous = Some(connection.host);
+                    // Confirm at once with fresh answers.
+                    continue;
+                }
+                None => previous = None,
             }
             if Instant::now() >= deadline {
                 return Err(format!(
@@ -446,6 +468,16 @@ impl ClientTask {
             backoff = (backoff * 2).min(Duration::from_secs(1));
         }
     }
+}
+
+/// Of the candidates that accept writes (their timelines), the one on the latest timeline,
+/// unless it is behind `latest`, the latest timeline seen before: such a host is an old
+/// coordinator that came back.
+pub fn pick<T>(answers: Vec<(i32, T)>, latest: i32) -> Option<(i32, T)> {
+    answers
+        .into_iter()
+        .max_by_key(|(timeline, _)| *timeline)
+        .filter(|(timeline, _)| *timeline >= latest)
 }
 
 /// Connects to `host` and, when it is not in recovery, returns its current timeline and a
@@ -495,6 +527,14 @@ mod tests {
         for code in ["08006", "57P01", "57P02", "57014", "58030", "XX000", ""] {
             assert!(!certainly_rejected(code), "{code}");
         }
+    }
+
+    #[test]
+    fn the_candidate_on_the_latest_timeline_is_picked_and_never_one_behind() {
+        assert_eq!(pick(vec![(1, "cdw"), (2, "scdw")], 1), Some((2, "scdw")));
+        // An old coordinator back on timeline 1 after the workload saw timeline 2.
+        assert_eq!(pick(vec![(1, "cdw")], 2), None);
+        assert_eq!(pick(Vec::<(i32, &str)>::new(), 0), None);
     }
 
     #[test]
