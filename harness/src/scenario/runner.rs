@@ -11,14 +11,13 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use serde_json::json;
 
-use super::model::{GpstateMode, GpstateStep, Scenario, Step};
+use super::model::{Scenario, Step};
 use crate::client;
 use crate::cluster::{self, Cluster, ClusterSpec};
 use crate::docker::{DockerError, Engine};
 use crate::gp;
 use crate::history::{History, Kind, Process};
 use crate::image::{self, ImageError};
-use crate::normalize;
 use crate::report::Bundle;
 use crate::snapshot;
 use crate::workload::{Workload, WorkloadReport};
@@ -315,7 +314,7 @@ pub async fn run(
             workload.abort();
         } else {
             let report = stop_workload(workload, &history).await;
-            failures.extend(workload_problems(&report).into_iter().map(|p| (0, p)));
+            failures.extend(clients_that_gave_up(&report).into_iter().map(|p| (0, p)));
             on_event(RunEvent::WorkloadStopped(&report));
         }
     }
@@ -547,24 +546,16 @@ async fn stop_workload(workload: Workload, history: &History) -> WorkloadReport 
     report
 }
 
-/// What is wrong with a stopped workload: a client that gave up, or no write acknowledged at
-/// all (the workload then showed nothing).
-fn workload_problems(report: &WorkloadReport) -> Vec<String> {
-    let mut problems: Vec<String> = report
+/// Clients of a stopped workload that gave up (found no host taking writes, or did not stop).
+fn clients_that_gave_up(report: &WorkloadReport) -> Vec<String> {
+    report
         .clients
         .iter()
         .filter_map(|c| {
             let why = c.gave_up.as_ref()?;
             Some(format!("workload client {} stopped early: {why}", c.client))
         })
-        .collect();
-    if report.summary.ok == 0 {
-        problems.push(format!(
-            "the workload on {} had no write acknowledged ({})",
-            report.table, report.summary
-        ));
-    }
-    problems
+        .collect()
 }
 
 /// An error with its causes, one per line.
@@ -660,7 +651,14 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
                 format!("{}/workload.json", ctx.folder),
                 serde_json::to_string_pretty(&report)?,
             );
-            let problems = workload_problems(&report);
+            let mut problems = clients_that_gave_up(&report);
+            // A workload that wrote nothing showed nothing.
+            if report.summary.ok == 0 {
+                problems.push(format!(
+                    "the workload on {} had no write acknowledged ({})",
+                    report.table, report.summary
+                ));
+            }
             ctx.workloads
                 .stopped
                 .lock()
@@ -754,121 +752,7 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
                 .ok()?;
             Ok(vec![])
         }
-        Step::Gpstate(s) => gpstate_step(ctx, s, &host_or_current(&s.host)).await,
+        Step::Gpstate(s) => super::gpstate::gpstate_step(ctx, s, &host_or_current(&s.host)).await,
         Step::Check(s) => super::check::check_step(ctx, s, &current).await,
     }
-}
-
-async fn gpstate_step(ctx: &StepContext<'_>, s: &GpstateStep, host: &str) -> StepResult {
-    let e = &s.expect;
-    let mut problems = Vec::new();
-    let mut expect = |field: &str, want: &Option<String>, got: Option<&str>| {
-        if let Some(want) = want {
-            if got != Some(want.as_str()) {
-                problems.push(format!(
-                    "gpstate on {host}: expected {field} `{want}`, got {got:?}"
-                ));
-            }
-        }
-    };
-    let (run, parsed) = match s.mode {
-        GpstateMode::Full => {
-            let (run, report) = gp::gpstate_full(ctx.cluster, host).await?;
-            let configured = match &report.standby {
-                gp::gpstate::StandbyDetails::Configured {
-                    address, status, ..
-                } => Some((address.as_str(), status.as_str())),
-                gp::gpstate::StandbyDetails::NotConfigured => None,
-            };
-            if let Some(want) = e.standby_configured {
-                if want != configured.is_some() {
-                    expect(
-                        "standby_configured",
-                        &Some(want.to_string()),
-                        Some(&configured.is_some().to_string()),
-                    );
-                }
-            }
-            expect(
-                "standby_address",
-                &e.standby_address,
-                configured.map(|c| c.0),
-            );
-            expect("standby_status", &e.standby_status, configured.map(|c| c.1));
-            let only_row = match report.replication.as_slice() {
-                [row] => Some(row),
-                _ => None,
-            };
-            for row in &report.replication {
-                ctx.history.record(
-                    Process::Runner,
-                    Kind::Ok,
-                    "replication",
-                    json!({"host": host, "wal_sender_state": row.wal_sender_state, "sync_state": row.sync_state}),
-                );
-            }
-            if (e.wal_sender_state.is_some() || e.sync_state.is_some()) && only_row.is_none() {
-                problems.push(format!(
-                    "gpstate on {host}: expected exactly one pg_stat_replication row, got {}",
-                    report.replication.len()
-                ));
-            } else {
-                expect(
-                    "wal_sender_state",
-                    &e.wal_sender_state,
-                    only_row.map(|r| r.wal_sender_state.as_str()),
-                );
-                expect(
-                    "sync_state",
-                    &e.sync_state,
-                    only_row.and_then(|r| r.sync_state.as_deref()),
-                );
-            }
-            (run, serde_json::to_value(&report)?)
-        }
-        GpstateMode::Brief => {
-            let (run, summary) = gp::gpstate_brief(ctx.cluster, host).await?;
-            let standby = match &summary.coordinator_standby {
-                gp::gpstate::CoordinatorStandby::NotConfigured => {
-                    "No coordinator standby configured".to_string()
-                }
-                gp::gpstate::CoordinatorStandby::Host(h) => h.clone(),
-            };
-            expect(
-                "coordinator_instance",
-                &e.coordinator_instance,
-                Some(&summary.coordinator_instance),
-            );
-            expect(
-                "coordinator_standby",
-                &e.coordinator_standby,
-                Some(&standby),
-            );
-            expect(
-                "standby_state",
-                &e.standby_state,
-                summary.standby_state.as_deref(),
-            );
-            (run, serde_json::to_value(&summary)?)
-        }
-    };
-    let normalized = normalize::normalize_gp_output(&run.output.stdout);
-    let parsed_text = normalize::normalize_parsed(&parsed);
-    ctx.bundle.write(
-        format!("{}/gpstate.raw.txt", ctx.folder),
-        &run.output.stdout,
-    );
-    ctx.bundle.write(
-        format!("{}/gpstate.normalized.txt", ctx.folder),
-        &normalized,
-    );
-    ctx.bundle
-        .write(format!("{}/gpstate.parsed.json", ctx.folder), &parsed_text);
-    if let Some(name) = &s.snapshot {
-        let base = format!("{}__{name}", ctx.scenario.name);
-        let dir = &ctx.options.snapshots_dir;
-        problems.extend(snapshot::check(dir, &base, &normalized).err());
-        problems.extend(snapshot::check(dir, &format!("{base}_parsed"), &parsed_text).err());
-    }
-    Ok(problems)
 }
