@@ -534,6 +534,23 @@ async fn run_steps(
     }
 }
 
+/// The hosts that can be the coordinator during the run: the topology's coordinator and
+/// standby, and every host an `init_standby` step makes a standby.
+fn coordinator_candidates(scenario: &Scenario) -> Vec<String> {
+    let topology = &scenario.topology;
+    let mut hosts: Vec<String> = std::iter::once(topology.coordinator.clone())
+        .chain(topology.standby.clone())
+        .collect();
+    for step in &scenario.steps {
+        if let Step::InitStandby(s) = step {
+            if !hosts.contains(&s.standby) {
+                hosts.push(s.standby.clone());
+            }
+        }
+    }
+    hosts
+}
+
 /// Stops `workload` and records what it did in the history.
 async fn stop_workload(workload: Workload, history: &History) -> WorkloadReport {
     let report = workload.stop().await;
@@ -622,9 +639,7 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
         Step::WorkloadStart(s) => {
             let clients = state.next_client..state.next_client + s.clients;
             state.next_client = clients.end;
-            let candidates = std::iter::once(topology.coordinator.clone())
-                .chain(topology.standby.clone())
-                .collect();
+            let candidates = coordinator_candidates(ctx.scenario);
             let workload = Workload::start(
                 cluster,
                 ctx.history,
