@@ -90,6 +90,8 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a client looks for a host that accepts writes before it gives up: as long as a
 /// standby activation may take ([`crate::gp::LONG`]).
 pub const RECONNECT_DEADLINE: Duration = crate::gp::LONG;
+/// How long [`Workload::start`] waits for every client's first acknowledged write.
+pub const START_DEADLINE: Duration = Duration::from_secs(30);
 /// How long [`Workload::stop`] waits for the clients to finish their current operation.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(30);
 /// Ids of client `n` of the concurrent workload start at `n * CLIENT_ID_BASE`.
@@ -258,8 +260,10 @@ struct Connection {
 
 impl Workload {
     /// Creates `table` on `host` (the current coordinator) when missing, then starts one task
-    /// per client number in `clients`. After a connection error or a rejection a client looks
-    /// for a host that accepts writes among `candidates` (the coordinator candidates).
+    /// per client number in `clients`, and returns once every client has had a write
+    /// acknowledged (within [`START_DEADLINE`]), so that a fault injected next meets writes in
+    /// flight. After a connection error or a rejection a client looks for a host that accepts
+    /// writes among `candidates` (the coordinator candidates).
     pub async fn start(
         cluster: &Cluster,
         history: &History,
@@ -272,6 +276,8 @@ impl Workload {
         create_table(&client, host, table).await?;
         drop(client);
         let (stop, stopped) = watch::channel(false);
+        let (wrote, mut writers) = watch::channel(0usize);
+        let wrote = Arc::new(wrote);
         let endpoints = cluster.endpoints();
         let latest = Arc::new(AtomicI32::new(0));
         let tasks = clients
@@ -284,15 +290,30 @@ impl Workload {
                     candidates: candidates.clone(),
                     stop: stopped.clone(),
                     latest: latest.clone(),
+                    wrote: wrote.clone(),
                 };
                 (n, tokio::spawn(task.run()))
             })
-            .collect();
-        Ok(Workload {
+            .collect::<Vec<_>>();
+        let count = tasks.len();
+        let workload = Workload {
             table: table.to_string(),
             stop,
             tasks,
-        })
+        };
+        let all_wrote = writers.wait_for(|n| *n >= count);
+        if tokio::time::timeout(START_DEADLINE, all_wrote)
+            .await
+            .is_err()
+        {
+            workload.abort();
+            return Err(ClientError::Timeout {
+                what: format!("see each of the {count} workload clients write a row to {table}"),
+                host: host.to_string(),
+                timeout: START_DEADLINE,
+            });
+        }
+        Ok(workload)
     }
 
     /// The table it writes to.
@@ -359,6 +380,8 @@ struct ClientTask {
     stop: watch::Receiver<bool>,
     /// The latest timeline any client of the workload found accepting writes.
     latest: Arc<AtomicI32>,
+    /// How many clients have had a write acknowledged.
+    wrote: Arc<watch::Sender<usize>>,
 }
 
 impl ClientTask {
@@ -404,6 +427,9 @@ impl ClientTask {
             };
             let outcome = write_one(&target, &self.history, self.n, id, OPERATION_TIMEOUT).await;
             report.summary.count(outcome);
+            if outcome == Outcome::Ok && report.summary.ok == 1 {
+                self.wrote.send_modify(|n| *n += 1);
+            }
             // A rejection (a read-only coordinator) or a broken connection: look again for the
             // host that accepts writes.
             if outcome != Outcome::Ok {
