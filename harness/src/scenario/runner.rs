@@ -6,6 +6,7 @@
 //! SIGTERM) unless asked to keep it.
 
 use std::path::PathBuf;
+use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -180,7 +181,8 @@ struct State {
 
 /// The concurrent workload of a run: the one running (at most one), kept outside the steps'
 /// future so that the runner stops it whatever becomes of the steps, and the reports of those
-/// stopped, for [`RunEvent::WorkloadStopped`].
+/// stopped, for [`RunEvent::WorkloadStopped`]. A lock poisoned by a panicking step is still
+/// used: the workload must be stopped whatever happened.
 #[derive(Default)]
 pub(super) struct Workloads {
     running: std::sync::Mutex<Option<Workload>>,
@@ -189,7 +191,10 @@ pub(super) struct Workloads {
 
 impl Workloads {
     fn take(&self) -> Option<Workload> {
-        self.running.lock().expect("workload lock").take()
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -499,7 +504,12 @@ async fn run_steps(
             Err(e) => StepOutcome::Error(error_chain(&*e)),
         };
         let duration = started.elapsed();
-        for report in std::mem::take(&mut *workloads.stopped.lock().expect("workload lock")) {
+        for report in std::mem::take(
+            &mut *workloads
+                .stopped
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        ) {
             on_event(RunEvent::WorkloadStopped(&report));
         }
         bundle.write_commands(&folder, &cluster.commands_since(cursor));
@@ -653,7 +663,7 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
                 .workloads
                 .running
                 .lock()
-                .expect("workload lock")
+                .unwrap_or_else(PoisonError::into_inner)
                 .replace(workload);
             // Validation allows one workload at a time; a second would be a runner bug.
             assert!(previous.is_none(), "a workload was already running");
@@ -677,7 +687,7 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
             ctx.workloads
                 .stopped
                 .lock()
-                .expect("workload lock")
+                .unwrap_or_else(PoisonError::into_inner)
                 .push(report);
             Ok(problems)
         }
