@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::cluster::{Cluster, ClusterError, GPADMIN};
+use crate::cluster::{Cluster, ClusterError, Endpoints, GPADMIN};
 
 /// Errors of client connections and statements.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,16 @@ pub async fn connect(
     host: &str,
     db: &str,
 ) -> Result<tokio_postgres::Client, ClientError> {
-    let (address, port) = cluster.endpoint(host).await?;
+    connect_to(&cluster.endpoints(), host, db).await
+}
+
+/// [`connect`] through [`Endpoints`], for tasks that do not borrow the cluster.
+pub async fn connect_to(
+    endpoints: &Endpoints,
+    host: &str,
+    db: &str,
+) -> Result<tokio_postgres::Client, ClientError> {
+    let (address, port) = endpoints.endpoint(host).await?;
     let mut config = tokio_postgres::Config::new();
     config
         .host(&address)

@@ -1,8 +1,11 @@
 //! Failover time, read from the history as CloudNativePG measures it: every acknowledged write
 //! carries the WAL timeline it was written on (a column default filled from the current WAL
 //! file's name), so the first write acknowledged on a later timeline is the first write of the
-//! promoted coordinator. Also the time until mirroring is restored: the first `gpstate -f`
-//! after that showing a standby `streaming` and `sync`.
+//! promoted coordinator. The writes are those of the concurrent workload when one runs across
+//! the fault (its clients move to the promoted coordinator on their own), else of the `write`
+//! steps, whose first write after the activation is then the figure. Also the time until
+//! mirroring is restored: the first `gpstate -f` after that showing a standby `streaming` and
+//! `sync`.
 //!
 //! Both are measured as the scenario drives the recovery: they include the operator's steps
 //! (activation, re-initialization), which is what a user of the procedure waits for.

@@ -568,6 +568,12 @@ fn print_event(event: RunEvent<'_>) {
         }
         RunEvent::Interrupted => eprintln!("interrupted: removing the cluster"),
         RunEvent::Failover(times) => println!("failover {times}"),
+        RunEvent::WorkloadStopped(report) => println!(
+            "workload on {}: {} clients, {}",
+            report.table,
+            report.clients.len(),
+            report.summary
+        ),
         RunEvent::ClusterKept { run_id, nodes } => {
             print!("{}", cluster::kept_guide(run_id, &nodes))
         }

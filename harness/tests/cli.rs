@@ -55,7 +55,7 @@ fn a_misspelt_action_is_reported_at_its_position_with_the_nearest_action() {
     assert_eq!(
         stderr(&out),
         "error: harness/tests/bad-scenarios/unknown-action.toml:5:10: step 1 (`action`): unknown \
-         action `activate_stanby`, expected one of `sql`, `write`, `fault`, `heal`, \
+         action `activate_stanby`, expected one of `sql`, `write`, `workload_start`, `workload_stop`, `fault`, `heal`, \
          `activate_standby`, `move_datadir`, `remove_stale_files`, `init_standby`, `stop_coordinator_only`, \
          `gpstate`, `check`; did you mean `activate_standby`?\n"
     );

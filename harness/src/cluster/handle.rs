@@ -13,6 +13,7 @@ use bollard::models::{
 use bollard::query_parameters::{CreateContainerOptionsBuilder, KillContainerOptionsBuilder};
 use serde::Serialize;
 
+use super::endpoints::Endpoints;
 use super::topology::{gp_argv, Topology, GPADMIN};
 use crate::docker::{
     DockerError, Engine, ExecOutput, ExecRequest, LABEL, LABEL_CLUSTER, LABEL_OWNER,
@@ -452,48 +453,28 @@ impl Cluster {
         Ok(self.engine.exec(container, &req).await?)
     }
 
+    /// Where the harness reaches the hosts' coordinator ports, as an owned value for tasks
+    /// that outlive a borrow of the cluster.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints {
+            engine: self.engine.clone(),
+            network: self.network.clone(),
+            containers: self.containers.clone(),
+            port: self.spec.topology.coordinator_port,
+            published: self.spec.published().into_iter().map(|(h, _)| h).collect(),
+        }
+    }
+
     /// The address of `host` on the cluster network, read from Docker each time (a restarted
     /// container may get a new one).
     pub async fn address(&self, host: &str) -> Result<String, ClusterError> {
-        let container = self.container(host)?;
-        let info = self
-            .engine
-            .api()
-            .inspect_container(container, None)
-            .await
-            .map_err(DockerError::api(format!("inspect container {container}")))?;
-        info.network_settings
-            .and_then(|s| s.networks)
-            .and_then(|mut n| n.remove(&self.network))
-            .and_then(|e| e.ip_address)
-            .filter(|ip| !ip.is_empty())
-            .ok_or_else(|| ClusterError::NoAddress(host.to_string()))
+        self.endpoints().address(host).await
     }
 
     /// Where the harness reaches `host`'s coordinator port: its published port on 127.0.0.1
     /// when the spec publishes it, else its container address.
     pub async fn endpoint(&self, host: &str) -> Result<(String, u16), ClusterError> {
-        let port = self.spec.topology.coordinator_port;
-        if !self.spec.published().iter().any(|(h, _)| h == host) {
-            return Ok((self.address(host).await?, port));
-        }
-        let container = self.container(host)?;
-        let info = self
-            .engine
-            .api()
-            .inspect_container(container, None)
-            .await
-            .map_err(DockerError::api(format!("inspect container {container}")))?;
-        info.network_settings
-            .and_then(|s| s.ports)
-            .and_then(|mut p| p.remove(&format!("{port}/tcp")))
-            .flatten()
-            .into_iter()
-            .flatten()
-            .filter(|b| b.host_ip.as_deref() == Some("127.0.0.1"))
-            .find_map(|b| b.host_port?.parse().ok())
-            .map(|p| ("127.0.0.1".to_string(), p))
-            .ok_or_else(|| ClusterError::NoAddress(host.to_string()))
+        self.endpoints().endpoint(host).await
     }
 
     /// Sends SIGKILL to the whole container of `host`: a host crash.

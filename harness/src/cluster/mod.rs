@@ -5,6 +5,7 @@
 //! `logs.rs`: what `cbh ls`, `exec`, `psql`, `logs` and `down` work on).
 
 mod bringup;
+mod endpoints;
 mod found;
 mod gc;
 mod handle;
@@ -12,6 +13,7 @@ mod logs;
 pub mod template;
 mod topology;
 
+pub use endpoints::Endpoints;
 pub use found::{
     group, kept_guide, listing, FindError, FoundCluster, FoundHost, HostState, PSQL_DATABASE,
 };

@@ -4,6 +4,6 @@ pub mod gpstate;
 mod utility;
 
 pub use utility::{
-    gpactivatestandby, gpinitstandby, gpinitsystem, gpstate_brief, gpstate_full,
+    gpactivatestandby, gpinitstandby, gpinitsystem, gpstart, gpstate_brief, gpstate_full,
     gpstop_coordinator_only, run, tail, GpError, GpRun, LONG, SHORT,
 };

@@ -187,6 +187,11 @@ pub async fn gpstop_coordinator_only(
     run(cluster, on, &argv, deadline).await
 }
 
+/// `gpstart -a` on `on` (its `COORDINATOR_DATA_DIRECTORY`), within `deadline`.
+pub async fn gpstart(cluster: &Cluster, on: &str, deadline: Duration) -> Result<GpRun, GpError> {
+    run(cluster, on, &["gpstart", "-a"], deadline).await
+}
+
 /// `gpstate -f` on `on`, parsed.
 pub async fn gpstate_full(cluster: &Cluster, on: &str) -> Result<(GpRun, StandbyReport), GpError> {
     let run = run(cluster, on, &["gpstate", "-f"], SHORT).await?.ok()?;

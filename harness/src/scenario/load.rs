@@ -22,7 +22,7 @@ use toml::Spanned;
 use super::error::{Place, ScenarioError};
 use super::model::{
     ActivateStep, CheckStep, FaultStep, GpstateStep, InitStandbyStep, MoveStep, Scenario, SqlStep,
-    StaleFilesStep, Step, StopStep, WriteStep,
+    StaleFilesStep, Step, StopStep, WorkloadStartStep, WorkloadStopStep, WriteStep,
 };
 use super::suggest;
 use crate::cluster::{Topology, TopologyError};
@@ -306,6 +306,8 @@ fn step_of(action: &str, table: Spanned<DeTable<'_>>) -> Option<Result<Step, tom
     Some(match action {
         "sql" => SqlStep::deserialize(de).map(Step::Sql),
         "write" => WriteStep::deserialize(de).map(Step::Write),
+        "workload_start" => WorkloadStartStep::deserialize(de).map(Step::WorkloadStart),
+        "workload_stop" => WorkloadStopStep::deserialize(de).map(Step::WorkloadStop),
         "fault" => FaultStep::deserialize(de).map(Step::Fault),
         "heal" => FaultStep::deserialize(de).map(Step::Heal),
         "activate_standby" => ActivateStep::deserialize(de).map(Step::ActivateStandby),

@@ -5,10 +5,13 @@
 //! its line, column and field; `validate.rs` checks the steps against the topology and each
 //! other; `error.rs` is [`ScenarioError`]; `suggest.rs` finds the nearest valid name for a
 //! misspelt one; `duration.rs` reads `"30s"`; `runner.rs` runs a scenario, or only brings up
-//! its cluster and keeps it (`up`).
+//! its cluster and keeps it (`up`); `gpstate.rs` runs its `gpstate` steps and `check.rs` its
+//! `check` steps.
 
+mod check;
 mod duration;
 mod error;
+mod gpstate;
 mod load;
 mod model;
 mod runner;
@@ -19,6 +22,6 @@ pub use error::{Place, ScenarioError};
 pub use model::{
     ActivateStep, CheckStep, FaultKind, FaultStep, GpstateExpect, GpstateMode, GpstateStep,
     InitStandbyStep, Invariant, MoveStep, Scenario, SqlStep, StaleFilesStep, Step, StopStep,
-    WriteStep,
+    WorkloadStartStep, WorkloadStopStep, WriteStep,
 };
 pub use runner::{run, up, RunError, RunEvent, RunOptions, RunOutcome, StepOutcome, UpOutcome};

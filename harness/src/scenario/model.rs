@@ -39,6 +39,10 @@ pub enum Step {
     Sql(SqlStep),
     /// Write acknowledged rows, one transaction each, recording every outcome in the history.
     Write(WriteStep),
+    /// Start the concurrent workload: client tasks writing until a `workload_stop`.
+    WorkloadStart(WorkloadStartStep),
+    /// Stop the concurrent workload after each client's current operation.
+    WorkloadStop(WorkloadStopStep),
     /// Inject a fault.
     Fault(FaultStep),
     /// Heal a fault.
@@ -81,6 +85,31 @@ pub struct WriteStep {
     /// How many rows.
     pub rows: u32,
 }
+
+/// See [`Step::WorkloadStart`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadStartStep {
+    /// How many clients write at once. Default 2.
+    #[serde(default = "two")]
+    pub clients: u32,
+    /// Table to write to; created when missing, like the `write` step's. Default `workload`.
+    #[serde(default = "workload_table")]
+    pub table: String,
+}
+
+fn two() -> u32 {
+    2
+}
+
+fn workload_table() -> String {
+    "workload".into()
+}
+
+/// See [`Step::WorkloadStop`]: no fields.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadStopStep {}
 
 /// The kinds of fault this version knows. Each says what it does to the host and what its
 /// `heal` undoes; the instance-level faults have no heal (the host is sound, the recovery
@@ -310,6 +339,21 @@ pub enum Invariant {
     /// Exactly one coordinator (content -1, role `p`) in `gp_segment_configuration`, on the
     /// host the scenario says is the coordinator.
     OneCoordinator,
+    /// The failed coordinator `host` cannot come back as a coordinator: `gpstart -a` of its
+    /// coordinator data directory refuses because its standby was activated (a later
+    /// timeline), and afterwards nothing on the host accepts writes.
+    OldCoordinatorRefuses,
+}
+
+impl Invariant {
+    /// The name scenario files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::AcknowledgedWritesPresent => "acknowledged_writes_present",
+            Invariant::OneCoordinator => "one_coordinator",
+            Invariant::OldCoordinatorRefuses => "old_coordinator_refuses",
+        }
+    }
 }
 
 /// See [`Step::Check`].
@@ -324,13 +368,18 @@ pub struct CheckStep {
     /// For `acknowledged_writes_present`: exactly this many acknowledged rows must be missing
     /// instead of none, for a scenario whose point is a loss.
     pub expect_lost: Option<usize>,
+    /// For `old_coordinator_refuses` (required there, not allowed elsewhere): the failed
+    /// coordinator's host.
+    pub host: Option<String>,
 }
 
 impl Step {
     /// Every `action`, in the order `scenarios/README.md` documents them.
-    pub const ACTIONS: [&'static str; 11] = [
+    pub const ACTIONS: [&'static str; 13] = [
         "sql",
         "write",
+        "workload_start",
+        "workload_stop",
         "fault",
         "heal",
         "activate_standby",
@@ -347,6 +396,8 @@ impl Step {
         match self {
             Step::Sql(_) => "sql",
             Step::Write(_) => "write",
+            Step::WorkloadStart(_) => "workload_start",
+            Step::WorkloadStop(_) => "workload_stop",
             Step::Fault(_) => "fault",
             Step::Heal(_) => "heal",
             Step::ActivateStandby(_) => "activate_standby",
@@ -365,6 +416,13 @@ impl Step {
         match self {
             Step::Sql(s) => format!("sql{}: {}", on(&s.host), s.sql.lines().next().unwrap_or("")),
             Step::Write(s) => format!("write {} rows to {}", s.rows, s.table),
+            Step::WorkloadStart(s) => {
+                format!(
+                    "start the workload: {} clients writing to {}",
+                    s.clients, s.table
+                )
+            }
+            Step::WorkloadStop(_) => "stop the workload".into(),
             Step::Fault(s) => format!("fault {} {}", s.fault.name(), s.host),
             Step::Heal(s) => format!("heal {} {}", s.fault.name(), s.host),
             Step::ActivateStandby(s) => format!("gpactivatestandby -d {} on {}", s.datadir, s.host),
@@ -381,7 +439,7 @@ impl Step {
                 },
                 on(&s.host)
             ),
-            Step::Check(s) => format!("check {:?}", s.invariant),
+            Step::Check(s) => format!("check {}{}", s.invariant.name(), on(&s.host)),
         }
     }
 }

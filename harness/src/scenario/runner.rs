@@ -6,24 +6,23 @@
 //! SIGTERM) unless asked to keep it. [`up`] shares its bring-up and keeps the cluster without
 //! running any step (`cbh up`); a kept cluster is marked so that collection spares it.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use serde_json::json;
 
-use super::model::{CheckStep, GpstateMode, GpstateStep, Invariant, Scenario, Step};
-use crate::checker::{self, CatalogRow, Verdict};
-use crate::client::{self, ClientError};
+use super::model::{Scenario, Step};
+use crate::client;
 use crate::cluster::{self, template, Cluster, ClusterSpec};
 use crate::docker::{DockerError, Engine};
 use crate::gp;
 use crate::history::{History, Kind, Process};
 use crate::image::{self, ImageError};
-use crate::normalize;
 use crate::report::Bundle;
 use crate::snapshot;
+use crate::workload::{Workload, WorkloadReport};
 
 /// How to run a scenario.
 #[derive(Debug, Clone)]
@@ -104,6 +103,9 @@ pub enum RunEvent<'a> {
     Interrupted,
     /// The failover of the run's first fault, measured from the history after the steps.
     Failover(&'a crate::failover::FailoverTimes),
+    /// A concurrent workload stopped (by its `workload_stop` step, or by the runner after the
+    /// steps): what its clients did.
+    WorkloadStopped(&'a WorkloadReport),
     /// The cluster was left running on request, marked kept.
     ClusterKept {
         /// The run id: `cbh exec`, `psql`, `logs` and `down` take it.
@@ -179,6 +181,27 @@ pub enum RunError {
 struct State {
     coordinator: String,
     next_id: i64,
+    /// The number of the next workload client (each writes its own block of ids).
+    next_client: u32,
+}
+
+/// The concurrent workload of a run: the one running (at most one), kept outside the steps'
+/// future so that the runner stops it whatever becomes of the steps, and the reports of those
+/// stopped, for [`RunEvent::WorkloadStopped`]. A lock poisoned by a panicking step is still
+/// used: the workload must be stopped whatever happened.
+#[derive(Default)]
+pub(super) struct Workloads {
+    running: std::sync::Mutex<Option<Workload>>,
+    stopped: std::sync::Mutex<Vec<WorkloadReport>>,
+}
+
+impl Workloads {
+    fn take(&self) -> Option<Workload> {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
 }
 
 /// A new run id: short, unique enough for side-by-side runs on one engine.
@@ -373,17 +396,19 @@ pub async fn run(
     let history = History::new();
     let steps_started = Instant::now();
     let mut failures = Vec::new();
+    let workloads = Workloads::default();
     let interrupted;
     {
-        let steps = run_steps(
+        let run = StepContext {
             scenario,
             options,
-            &cluster,
-            &history,
-            &bundle,
-            &mut failures,
-            on_event,
-        );
+            cluster: &cluster,
+            history: &history,
+            bundle: &bundle,
+            folder: "",
+            workloads: &workloads,
+        };
+        let steps = run_steps(run, &mut failures, on_event);
         // A panic in a step must not skip the teardown below.
         match signals
             .race(std::panic::AssertUnwindSafe(steps).catch_unwind())
@@ -400,6 +425,17 @@ pub async fn run(
                 failures.push((0, format!("panic: {message}")));
             }
             None => interrupted = true,
+        }
+    }
+    // A workload the steps left running (no `workload_stop`, a failed step, a panic, a
+    // signal) is stopped before anything is judged or torn down; on a signal at once.
+    if let Some(workload) = workloads.take() {
+        if interrupted {
+            workload.abort();
+        } else {
+            let report = stop_workload(workload, &history).await;
+            failures.extend(clients_that_gave_up(&report).into_iter().map(|p| (0, p)));
+            on_event(RunEvent::WorkloadStopped(&report));
         }
     }
     let steps_time = steps_started.elapsed();
@@ -576,18 +612,24 @@ impl Signals {
     }
 }
 
+/// Runs the steps of `run.scenario` in order (`run.folder` is unused: each step gets its own).
 async fn run_steps(
-    scenario: &Scenario,
-    options: &RunOptions,
-    cluster: &Cluster,
-    history: &History,
-    bundle: &Bundle,
+    run: StepContext<'_>,
     failures: &mut Vec<(usize, String)>,
     on_event: &mut (dyn FnMut(RunEvent<'_>) + Send),
 ) {
+    let StepContext {
+        scenario,
+        cluster,
+        history,
+        bundle,
+        workloads,
+        ..
+    } = run;
     let mut state = State {
         coordinator: scenario.topology.coordinator.clone(),
         next_id: 1,
+        next_client: 1,
     };
     let total = scenario.steps.len();
     for (index, step) in scenario.steps.iter().enumerate() {
@@ -607,12 +649,8 @@ async fn run_steps(
         let cursor = cluster.command_count();
         let started = Instant::now();
         let ctx = StepContext {
-            scenario,
-            options,
-            cluster,
-            history,
-            bundle,
             folder: &folder,
+            ..run
         };
         let outcome = match run_step(&ctx, step, &mut state).await {
             Ok(problems) if problems.is_empty() => StepOutcome::Passed,
@@ -620,6 +658,14 @@ async fn run_steps(
             Err(e) => StepOutcome::Error(error_chain(&*e)),
         };
         let duration = started.elapsed();
+        for report in std::mem::take(
+            &mut *workloads
+                .stopped
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        ) {
+            on_event(RunEvent::WorkloadStopped(&report));
+        }
         bundle.write_commands(&folder, &cluster.commands_since(cursor));
         let kind = if outcome == StepOutcome::Passed {
             Kind::Ok
@@ -652,6 +698,47 @@ async fn run_steps(
     }
 }
 
+/// The hosts that can be the coordinator during the run: the topology's coordinator and
+/// standby, and every host an `init_standby` step makes a standby.
+fn coordinator_candidates(scenario: &Scenario) -> Vec<String> {
+    let topology = &scenario.topology;
+    let mut hosts: Vec<String> = std::iter::once(topology.coordinator.clone())
+        .chain(topology.standby.clone())
+        .collect();
+    for step in &scenario.steps {
+        if let Step::InitStandby(s) = step {
+            if !hosts.contains(&s.standby) {
+                hosts.push(s.standby.clone());
+            }
+        }
+    }
+    hosts
+}
+
+/// Stops `workload` and records what it did in the history.
+async fn stop_workload(workload: Workload, history: &History) -> WorkloadReport {
+    let report = workload.stop().await;
+    history.record(
+        Process::Runner,
+        Kind::Info,
+        "workload",
+        serde_json::to_value(&report).unwrap_or_default(),
+    );
+    report
+}
+
+/// Clients of a stopped workload that gave up (found no host taking writes, or did not stop).
+fn clients_that_gave_up(report: &WorkloadReport) -> Vec<String> {
+    report
+        .clients
+        .iter()
+        .filter_map(|c| {
+            let why = c.gave_up.as_ref()?;
+            Some(format!("workload client {} stopped early: {why}", c.client))
+        })
+        .collect()
+}
+
 /// An error with its causes, one per line.
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
@@ -663,16 +750,18 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-struct StepContext<'a> {
-    scenario: &'a Scenario,
-    options: &'a RunOptions,
-    cluster: &'a Cluster,
-    history: &'a History,
-    bundle: &'a Bundle,
-    folder: &'a str,
+#[derive(Clone, Copy)]
+pub(super) struct StepContext<'a> {
+    pub(super) scenario: &'a Scenario,
+    pub(super) options: &'a RunOptions,
+    pub(super) cluster: &'a Cluster,
+    pub(super) history: &'a History,
+    pub(super) bundle: &'a Bundle,
+    pub(super) folder: &'a str,
+    pub(super) workloads: &'a Workloads,
 }
 
-type StepResult = Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>>;
+pub(super) type StepResult = Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>>;
 
 async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> StepResult {
     let cluster = ctx.cluster;
@@ -709,6 +798,51 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
                     s.table, summary.ok, s.rows, summary.failed, summary.unknown
                 ));
             }
+            Ok(problems)
+        }
+        Step::WorkloadStart(s) => {
+            let clients = state.next_client..state.next_client + s.clients;
+            state.next_client = clients.end;
+            let candidates = coordinator_candidates(ctx.scenario);
+            let workload = Workload::start(
+                cluster,
+                ctx.history,
+                &current,
+                &s.table,
+                clients,
+                candidates,
+            )
+            .await?;
+            let previous = ctx
+                .workloads
+                .running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .replace(workload);
+            // Validation allows one workload at a time; a second would be a runner bug.
+            assert!(previous.is_none(), "a workload was already running");
+            Ok(vec![])
+        }
+        Step::WorkloadStop(_) => {
+            let workload = ctx.workloads.take().ok_or("no workload is running")?;
+            let report = stop_workload(workload, ctx.history).await;
+            ctx.bundle.write(
+                format!("{}/workload.json", ctx.folder),
+                serde_json::to_string_pretty(&report)?,
+            );
+            let mut problems = clients_that_gave_up(&report);
+            // A workload that wrote nothing showed nothing.
+            if report.summary.ok == 0 {
+                problems.push(format!(
+                    "the workload on {} had no write acknowledged ({})",
+                    report.table, report.summary
+                ));
+            }
+            ctx.workloads
+                .stopped
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(report);
             Ok(problems)
         }
         Step::Fault(s) => {
@@ -797,259 +931,7 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
                 .ok()?;
             Ok(vec![])
         }
-        Step::Gpstate(s) => gpstate_step(ctx, s, &host_or_current(&s.host)).await,
-        Step::Check(s) => check_step(ctx, s, &current).await,
+        Step::Gpstate(s) => super::gpstate::gpstate_step(ctx, s, &host_or_current(&s.host)).await,
+        Step::Check(s) => super::check::check_step(ctx, s, &current).await,
     }
-}
-
-async fn gpstate_step(ctx: &StepContext<'_>, s: &GpstateStep, host: &str) -> StepResult {
-    let e = &s.expect;
-    let mut problems = Vec::new();
-    let mut expect = |field: &str, want: &Option<String>, got: Option<&str>| {
-        if let Some(want) = want {
-            if got != Some(want.as_str()) {
-                problems.push(format!(
-                    "gpstate on {host}: expected {field} `{want}`, got {got:?}"
-                ));
-            }
-        }
-    };
-    let (run, parsed) = match s.mode {
-        GpstateMode::Full => {
-            let (run, report) = gp::gpstate_full(ctx.cluster, host).await?;
-            let configured = match &report.standby {
-                gp::gpstate::StandbyDetails::Configured {
-                    address, status, ..
-                } => Some((address.as_str(), status.as_str())),
-                gp::gpstate::StandbyDetails::NotConfigured => None,
-            };
-            if let Some(want) = e.standby_configured {
-                if want != configured.is_some() {
-                    expect(
-                        "standby_configured",
-                        &Some(want.to_string()),
-                        Some(&configured.is_some().to_string()),
-                    );
-                }
-            }
-            expect(
-                "standby_address",
-                &e.standby_address,
-                configured.map(|c| c.0),
-            );
-            expect("standby_status", &e.standby_status, configured.map(|c| c.1));
-            let only_row = match report.replication.as_slice() {
-                [row] => Some(row),
-                _ => None,
-            };
-            for row in &report.replication {
-                ctx.history.record(
-                    Process::Runner,
-                    Kind::Ok,
-                    "replication",
-                    json!({"host": host, "wal_sender_state": row.wal_sender_state, "sync_state": row.sync_state}),
-                );
-            }
-            if (e.wal_sender_state.is_some() || e.sync_state.is_some()) && only_row.is_none() {
-                problems.push(format!(
-                    "gpstate on {host}: expected exactly one pg_stat_replication row, got {}",
-                    report.replication.len()
-                ));
-            } else {
-                expect(
-                    "wal_sender_state",
-                    &e.wal_sender_state,
-                    only_row.map(|r| r.wal_sender_state.as_str()),
-                );
-                expect(
-                    "sync_state",
-                    &e.sync_state,
-                    only_row.and_then(|r| r.sync_state.as_deref()),
-                );
-            }
-            (run, serde_json::to_value(&report)?)
-        }
-        GpstateMode::Brief => {
-            let (run, summary) = gp::gpstate_brief(ctx.cluster, host).await?;
-            let standby = match &summary.coordinator_standby {
-                gp::gpstate::CoordinatorStandby::NotConfigured => {
-                    "No coordinator standby configured".to_string()
-                }
-                gp::gpstate::CoordinatorStandby::Host(h) => h.clone(),
-            };
-            expect(
-                "coordinator_instance",
-                &e.coordinator_instance,
-                Some(&summary.coordinator_instance),
-            );
-            expect(
-                "coordinator_standby",
-                &e.coordinator_standby,
-                Some(&standby),
-            );
-            expect(
-                "standby_state",
-                &e.standby_state,
-                summary.standby_state.as_deref(),
-            );
-            (run, serde_json::to_value(&summary)?)
-        }
-    };
-    let normalized = normalize::normalize_gp_output(&run.output.stdout);
-    let parsed_text = normalize::normalize_parsed(&parsed);
-    ctx.bundle.write(
-        format!("{}/gpstate.raw.txt", ctx.folder),
-        &run.output.stdout,
-    );
-    ctx.bundle.write(
-        format!("{}/gpstate.normalized.txt", ctx.folder),
-        &normalized,
-    );
-    ctx.bundle
-        .write(format!("{}/gpstate.parsed.json", ctx.folder), &parsed_text);
-    if let Some(name) = &s.snapshot {
-        let base = format!("{}__{name}", ctx.scenario.name);
-        let dir = &ctx.options.snapshots_dir;
-        problems.extend(snapshot::check(dir, &base, &normalized).err());
-        problems.extend(snapshot::check(dir, &format!("{base}_parsed"), &parsed_text).err());
-    }
-    Ok(problems)
-}
-
-async fn check_step(ctx: &StepContext<'_>, s: &CheckStep, coordinator: &str) -> StepResult {
-    let cluster = ctx.cluster;
-    let verdict = match s.invariant {
-        Invariant::AcknowledgedWritesPresent => {
-            let events = ctx.history.events();
-            let tables: BTreeSet<String> =
-                checker::acknowledged_writes(&events).into_keys().collect();
-            let client = client::connect(cluster, coordinator, crate::workload::DATABASE).await?;
-            let mut present = BTreeMap::new();
-            for table in tables {
-                let read =
-                    client::query_text(&client, coordinator, &format!("SELECT id FROM {table}"))
-                        .await;
-                // A table the coordinator never got has lost every row written to it.
-                let rows = match read {
-                    Err(ClientError::Sql { source, .. })
-                        if source.code()
-                            == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) =>
-                    {
-                        Vec::new()
-                    }
-                    other => other?,
-                };
-                let ids: BTreeSet<i64> = rows
-                    .iter()
-                    .filter_map(|r| r.first().cloned().flatten()?.parse().ok())
-                    .collect();
-                present.insert(table, ids);
-            }
-            match s.expect_lost {
-                Some(n) => checker::exactly_lost(&events, &present, n),
-                None => checker::no_lost_writes(&events, &present),
-            }
-        }
-        Invariant::OneCoordinator => {
-            let rows = read_catalog(cluster, coordinator).await?;
-            let text = catalog_text(&rows);
-            ctx.bundle.write(
-                format!("{}/gp_segment_configuration.txt", ctx.folder),
-                &text,
-            );
-            let mut verdict = checker::one_coordinator(&rows, coordinator);
-            if let Some(name) = &s.snapshot {
-                let coordinator_rows: Vec<CatalogRow> =
-                    rows.into_iter().filter(|r| r.content == -1).collect();
-                let base = format!("{}__{name}", ctx.scenario.name);
-                if let Err(problem) = snapshot::check(
-                    &ctx.options.snapshots_dir,
-                    &base,
-                    &catalog_text(&coordinator_rows),
-                ) {
-                    verdict = verdict.worst(Verdict::Invalid {
-                        reasons: vec![problem],
-                    });
-                }
-            }
-            verdict
-        }
-    };
-    ctx.history.record(
-        Process::Runner,
-        if verdict.is_valid() {
-            Kind::Ok
-        } else {
-            Kind::Fail
-        },
-        "check",
-        json!({"invariant": format!("{:?}", s.invariant), "verdict": verdict}),
-    );
-    Ok(match verdict {
-        Verdict::Valid => vec![],
-        Verdict::Invalid { reasons } => reasons,
-        Verdict::Unknown { reason } => vec![format!("could not decide: {reason}")],
-    })
-}
-
-/// Reads `gp_segment_configuration` from the coordinator (database `template1`, as gpstate
-/// does).
-async fn read_catalog(
-    cluster: &Cluster,
-    coordinator: &str,
-) -> Result<Vec<CatalogRow>, ClientError> {
-    let client = client::connect(cluster, coordinator, "template1").await?;
-    let rows = client::query_text(
-        &client,
-        coordinator,
-        "SELECT dbid, content, role, preferred_role, mode, status, port, hostname, datadir \
-         FROM gp_segment_configuration ORDER BY content, dbid",
-    )
-    .await?;
-    let text = |r: &[Option<String>], i: usize| r.get(i).cloned().flatten().unwrap_or_default();
-    Ok(rows
-        .iter()
-        .map(|r| CatalogRow {
-            dbid: text(r, 0).parse().unwrap_or(-1),
-            content: text(r, 1).parse().unwrap_or(i32::MIN),
-            role: text(r, 2),
-            preferred_role: text(r, 3),
-            mode: text(r, 4),
-            status: text(r, 5),
-            port: text(r, 6).parse().unwrap_or(-1),
-            hostname: text(r, 7),
-            datadir: text(r, 8),
-        })
-        .collect())
-}
-
-/// Catalog rows as an aligned table.
-fn catalog_text(rows: &[CatalogRow]) -> String {
-    let mut text = format!(
-        "{:>4} {:>7} {:>4} {:>14} {:>4} {:>6} {:>5}  {:<8} {}\n",
-        "dbid",
-        "content",
-        "role",
-        "preferred_role",
-        "mode",
-        "status",
-        "port",
-        "hostname",
-        "datadir"
-    );
-    for r in rows {
-        text.push_str(&format!(
-            "{:>4} {:>7} {:>4} {:>14} {:>4} {:>6} {:>5}  {:<8} {}\n",
-            r.dbid,
-            r.content,
-            r.role,
-            r.preferred_role,
-            r.mode,
-            r.status,
-            r.port,
-            r.hostname,
-            r.datadir
-        ));
-    }
-    text
 }

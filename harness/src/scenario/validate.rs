@@ -6,7 +6,7 @@
 //! after an activation, then the one an `init_standby` makes), and the snapshot names taken so
 //! far. Each problem names the step and field and points at the field's value.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::ScenarioError;
 use super::load::Document;
@@ -19,6 +19,21 @@ use super::suggest;
 struct Problem {
     field: String,
     message: String,
+}
+
+/// The most clients a workload may have (each writes ids of its own block of a million).
+const MAX_CLIENTS: u32 = 100;
+
+/// A table name the workload can write to unquoted.
+fn table_name(table: &str) -> Result<(), Problem> {
+    let valid = !table.is_empty() && table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        return Ok(());
+    }
+    Err(problem(
+        "table",
+        format!("invalid table name `{table}`, expected letters, digits and '_'"),
+    ))
 }
 
 /// A tc rate: digits and one of tc's bit units.
@@ -50,6 +65,10 @@ struct Walk<'a> {
     /// The step that activated the last standby, when that is why none is configured.
     activated_by: Option<usize>,
     snapshots: BTreeMap<String, Taker>,
+    /// The step that started the running workload, if one runs.
+    workload: Option<usize>,
+    /// Hosts that were the coordinator at some earlier step (the topology's, activated ones).
+    former_coordinators: BTreeSet<String>,
 }
 
 /// Checks every step; the first problem is the error.
@@ -60,6 +79,8 @@ pub(super) fn validate(scenario: &Scenario, doc: &Document<'_>) -> Result<(), Sc
         standby: scenario.topology.standby.clone(),
         activated_by: None,
         snapshots: BTreeMap::new(),
+        workload: None,
+        former_coordinators: BTreeSet::from([scenario.topology.coordinator.clone()]),
     };
     for (i, step) in scenario.steps.iter().enumerate() {
         walk.step(i + 1, step).map_err(|p| {
@@ -93,17 +114,37 @@ impl Walk<'_> {
                         "invalid value 0, expected at least 1 row".into(),
                     ));
                 }
-                let valid = !s.table.is_empty()
-                    && s.table
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !valid {
+                table_name(&s.table)
+            }
+            Step::WorkloadStart(s) => {
+                if let Some(started) = self.workload {
                     return Err(problem(
-                        "table",
+                        "action",
                         format!(
-                            "invalid table name `{}`, expected letters, digits and '_'",
-                            s.table
+                            "a workload is already running (started by step {started}), expected \
+                             a `workload_stop` step first: one workload at a time"
                         ),
+                    ));
+                }
+                if !(1..=MAX_CLIENTS).contains(&s.clients) {
+                    return Err(problem(
+                        "clients",
+                        format!(
+                            "invalid value {}, expected 1 to {MAX_CLIENTS} clients",
+                            s.clients
+                        ),
+                    ));
+                }
+                table_name(&s.table)?;
+                self.workload = Some(n);
+                Ok(())
+            }
+            Step::WorkloadStop(_) => {
+                if self.workload.take().is_none() {
+                    return Err(problem(
+                        "action",
+                        "no workload to stop, expected a `workload_start` step before this one"
+                            .into(),
                     ));
                 }
                 Ok(())
@@ -157,6 +198,7 @@ impl Walk<'_> {
                     Some(_) => {}
                 }
                 self.coordinator = s.host.clone();
+                self.former_coordinators.insert(s.host.clone());
                 self.standby = None;
                 self.activated_by = Some(n);
                 Ok(())
@@ -381,12 +423,30 @@ impl Walk<'_> {
     }
 
     fn check(&mut self, n: usize, s: &CheckStep) -> Result<(), Problem> {
+        let invariant = s.invariant.name();
+        match (s.invariant, &s.host) {
+            (Invariant::OldCoordinatorRefuses, None) => {
+                return Err(problem(
+                    "host",
+                    format!("missing field `host`: invariant `{invariant}` needs the failed coordinator's host"),
+                ))
+            }
+            (Invariant::OldCoordinatorRefuses, Some(host)) => self.old_coordinator(host)?,
+            (_, Some(_)) => {
+                return Err(problem(
+                    "host",
+                    format!("invariant `{invariant}` takes no `host`: it reads the current coordinator"),
+                ))
+            }
+            (_, None) => {}
+        }
         if s.expect_lost.is_some() && s.invariant != Invariant::AcknowledgedWritesPresent {
             return Err(problem(
                 "expect_lost",
-                "invariant `one_coordinator` counts no rows, expected `expect_lost` only with \
-                 `acknowledged_writes_present`"
-                    .into(),
+                format!(
+                    "invariant `{invariant}` counts no rows, expected `expect_lost` only with \
+                     `acknowledged_writes_present`"
+                ),
             ));
         }
         let Some(name) = &s.snapshot else {
@@ -395,12 +455,55 @@ impl Walk<'_> {
         if s.invariant != Invariant::OneCoordinator {
             return Err(problem(
                 "snapshot",
-                "invariant `acknowledged_writes_present` has nothing to snapshot, expected \
-                 `snapshot` only with `one_coordinator`"
-                    .into(),
+                format!(
+                    "invariant `{invariant}` has nothing to snapshot, expected `snapshot` only \
+                     with `one_coordinator`"
+                ),
             ));
         }
         self.snapshot(n, name, None)
+    }
+
+    /// `old_coordinator_refuses` starts the old coordinator's data directory with gpstart on
+    /// `host`: that proves something only on a host that was a coordinator, is no longer one,
+    /// and runs no standby (whose instance holds the port, so any start would fail for that
+    /// alone).
+    fn old_coordinator(&self, host: &str) -> Result<(), Problem> {
+        self.host("host", host)?;
+        if *host == self.coordinator {
+            return Err(problem(
+                "host",
+                format!(
+                    "`{host}` is the coordinator at this step, expected a former coordinator \
+                     whose standby was activated"
+                ),
+            ));
+        }
+        if !self.former_coordinators.contains(host) {
+            return Err(problem(
+                "host",
+                format!(
+                    "`{host}` was never the coordinator, expected a former coordinator: {}",
+                    suggest::one_of(
+                        &self
+                            .former_coordinators
+                            .iter()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                    )
+                ),
+            ));
+        }
+        if self.standby.as_deref() == Some(host) {
+            return Err(problem(
+                "host",
+                format!(
+                    "`{host}` runs the standby at this step, whose instance holds the \
+                     coordinator port: expected the check before `init_standby` makes it one"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Takes snapshot `name` for step `n`; `parsed_of` when it holds the parsed state of the
@@ -612,6 +715,43 @@ mod tests {
         );
         assert!(
             err.starts_with("t.toml:4:12: step 1 (`snapshot`): "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn workloads_run_one_at_a_time_and_a_stop_needs_one_running() {
+        let start = "[[step]]\naction = \"workload_start\"\n";
+        let stop = "[[step]]\naction = \"workload_stop\"\n";
+        valid(&format!("{start}{stop}{start}{stop}"));
+        // Left running: the runner stops it after the steps.
+        valid(start);
+        assert!(error(&format!("{start}{start}")).contains("a workload is already running"));
+        assert!(error(&format!("{start}{stop}{stop}")).contains("no workload to stop"));
+        let err = error("[[step]]\naction = \"workload_start\"\nclients = 0\n");
+        assert!(err.contains("(`clients`): invalid value 0"), "{err}");
+        let err = error("[[step]]\naction = \"workload_start\"\ntable = \"a-b\"\n");
+        assert!(err.contains("(`table`): invalid table name `a-b`"), "{err}");
+    }
+
+    #[test]
+    fn old_coordinator_refuses_names_a_former_coordinator_that_is_neither_role_now() {
+        let check = |host: &str| {
+            format!("[[step]]\naction = \"check\"\ninvariant = \"old_coordinator_refuses\"\nhost = \"{host}\"\n")
+        };
+        valid(&format!("{CRASH_AND_ACTIVATE}{}", check("cdw")));
+        let err = error(&check("cdw"));
+        assert!(
+            err.contains("`cdw` is the coordinator at this step"),
+            "{err}"
+        );
+        let err = error(&format!("{CRASH_AND_ACTIVATE}{}", check("sdw1")));
+        assert!(err.contains("`sdw1` was never the coordinator"), "{err}");
+        let err = error(
+            "[[step]]\naction = \"check\"\ninvariant = \"one_coordinator\"\nhost = \"cdw\"\n",
+        );
+        assert!(
+            err.contains("invariant `one_coordinator` takes no `host`"),
             "{err}"
         );
     }
