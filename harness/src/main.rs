@@ -56,6 +56,10 @@ enum Command {
         /// (also `CBH_TEMPLATES=off`).
         #[arg(long)]
         no_template: bool,
+        /// Seed of the scenario's random choices (`[choose]`); printed by every run, so a run
+        /// can be repeated (also `CBH_SEED`; default: the clock).
+        #[arg(long, env = "CBH_SEED")]
+        seed: Option<u64>,
     },
     /// Bring up a cluster with its standby, run no steps, and leave it running, marked kept
     /// (`cbh gc` leaves it alone; `cbh down RUN_ID` removes it). Prints its run id, where each
@@ -240,8 +244,11 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             publish_localhost,
             publish_port,
             no_template,
+            seed,
         } => {
-            let scenario = Scenario::load(&scenario).map_err(|e| setup(Box::new(e)))?;
+            let seed = seed.unwrap_or_else(scenario::choice::default_seed);
+            let scenario =
+                Scenario::load_seeded(&scenario, seed).map_err(|e| setup(Box::new(e)))?;
             let mut options = RunOptions {
                 image,
                 keep_cluster: keep,
@@ -585,6 +592,7 @@ async fn run(scenario: &Scenario, options: &RunOptions) -> Result<(), CliError> 
     if !scenario.description.is_empty() {
         println!("  {}", scenario.description.trim());
     }
+    println!("seed     {}", scenario.choices);
     let progress = progress::Progress::start("getting the node image");
     let mut on_event = |event: RunEvent<'_>| with_progress(&progress, event);
     let result = scenario::run(scenario, options, &mut on_event).await;

@@ -13,7 +13,12 @@ use rstest::rstest;
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario(#[files("../scenarios/*.toml")] path: PathBuf) {
+    // The seed comes from CBH_SEED, else the clock; every failure names it.
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "seed {} (repeat with CBH_SEED={})",
+        scenario.choices, scenario.choices.seed
+    );
     let options = RunOptions {
         image: std::env::var("CBH_IMAGE").ok().filter(|s| !s.is_empty()),
         ..RunOptions::default()
@@ -47,8 +52,10 @@ async fn scenario(#[files("../scenarios/*.toml")] path: PathBuf) {
         .collect();
     assert!(
         outcome.passed,
-        "scenario {} failed:\n{}\nartifacts: {}",
+        "scenario {} failed (seed {}; repeat with CBH_SEED={}):\n{}\nartifacts: {}",
         scenario.name,
+        scenario.choices,
+        scenario.choices.seed,
         failures.join("\n"),
         outcome
             .bundle

@@ -35,6 +35,9 @@ struct Header {
     description: Option<String>,
     #[serde(default)]
     topology: Topology,
+    /// Random choices, already substituted (see [`super::choice`]); read here for its type.
+    #[serde(default)]
+    choose: std::collections::BTreeMap<String, Vec<toml::Value>>,
     /// Read by [`read_step`]; listed here so that an unknown top-level field is offered `step`.
     #[serde(default, rename = "step")]
     _step: IgnoredAny,
@@ -393,20 +396,42 @@ impl Scenario {
             step_lines: Vec::new(),
             path: std::path::PathBuf::new(),
             source: String::new(),
+            choices: Default::default(),
         }
     }
 
-    /// Reads, parses and validates a scenario file.
+    /// Reads, parses and validates a scenario file, making its random choices with the seed
+    /// of [`super::choice::default_seed`].
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        Scenario::load_seeded(path, super::choice::default_seed())
+    }
+
+    /// [`Scenario::load`] with the random choices of `seed`.
+    pub fn load_seeded(path: &Path, seed: u64) -> Result<Scenario, ScenarioError> {
         let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Scenario::parse(path, &source)
+        Scenario::parse_seeded(path, &source, seed)
     }
 
-    /// Parses and validates scenario text; `path` is used in messages.
+    /// Parses and validates scenario text (random choices with seed 0); `path` is used in
+    /// messages.
     pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse_seeded(path, source, 0)
+    }
+
+    /// [`Scenario::parse`] with the random choices of `seed`. Messages point into the text
+    /// with the choices substituted (the same lines; columns after a substitution may move).
+    pub fn parse_seeded(path: &Path, source: &str, seed: u64) -> Result<Scenario, ScenarioError> {
+        let (text, choices) = super::choice::apply(source, seed);
+        let mut scenario = Scenario::parse_substituted(path, &text)?;
+        scenario.source = source.to_string();
+        scenario.choices = choices;
+        Ok(scenario)
+    }
+
+    fn parse_substituted(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
         let (root, errors) = DeTable::parse_recoverable(source);
         let step_values: Vec<&Spanned<DeValue<'_>>> = match root.get_ref().get("step") {
             Some(value) => match value.get_ref() {
@@ -433,6 +458,18 @@ impl Scenario {
         }
         let header = Header::deserialize(toml::de::Deserializer::from(root.clone()))
             .map_err(|e| doc.toml_error(&e, 0))?;
+        if let Some((name, _)) = header.choose.iter().find(|(_, values)| values.is_empty()) {
+            let offset = doc
+                .top
+                .value(&format!("choose.{name}"))
+                .map_or(0, |r| r.start);
+            return Err(doc.error(
+                offset,
+                Place::File,
+                Some(&format!("choose.{name}")),
+                format!("choice `{name}` has no values, expected a list of at least one"),
+            ));
+        }
         header.topology.validate().map_err(|reason| {
             let field = topology_field(&reason, &header.topology, &doc.top);
             let offset = doc
@@ -504,6 +541,7 @@ impl Scenario {
             steps,
             path: path.to_path_buf(),
             source: source.to_string(),
+            choices: Default::default(),
         };
         super::validate::validate(&scenario, &doc)?;
         Ok(scenario)

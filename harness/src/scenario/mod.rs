@@ -4,11 +4,13 @@
 //! `model.rs` holds the schema as types; `load.rs` reads a file into them with every error at
 //! its line, column and field; `validate.rs` checks the steps against the topology and each
 //! other; `error.rs` is [`ScenarioError`]; `suggest.rs` finds the nearest valid name for a
-//! misspelt one; `duration.rs` reads `"30s"`; `runner.rs` runs a scenario, or only brings up
+//! misspelt one; `duration.rs` reads `"30s"`; `choice.rs` makes a file's `[choose]` choices
+//! from a seed; `runner.rs` runs a scenario, or only brings up
 //! its cluster and keeps it (`up`); `gpstate.rs` runs its `gpstate` steps and `check.rs` its
 //! `check` steps.
 
 mod check;
+pub mod choice;
 mod duration;
 mod error;
 mod gpstate;

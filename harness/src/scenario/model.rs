@@ -29,6 +29,8 @@ pub struct Scenario {
     pub path: PathBuf,
     /// The file's text, kept for the artifact bundle.
     pub source: String,
+    /// The seed of its random choices and what was chosen (see `[choose]`).
+    pub choices: super::choice::Choices,
 }
 
 /// One action of a scenario. The `action` field selects the kind (see [`Step::ACTIONS`]); the

@@ -453,8 +453,9 @@ pub async fn run(
     bundle.write_history(&events);
     let mut passed = failures.is_empty() && !interrupted;
     let mut summary = format!(
-        "scenario: {}\nrun id:   {run_id}\nimage:    {image}\nverdict:  {}\n",
+        "scenario: {}\nseed:     {}\nrun id:   {run_id}\nimage:    {image}\nverdict:  {}\n",
         scenario.name,
+        scenario.choices,
         if passed { "PASS" } else { "FAIL" }
     );
     for (step, message) in &failures {
