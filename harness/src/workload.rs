@@ -198,14 +198,16 @@ pub async fn write_one(
 }
 
 /// Creates `table` when missing and writes rows `ids` to it on `host`, one transaction each,
-/// as client 0, recording invoke and outcome of every row.
+/// as client 0, each within `deadline`, recording invoke and outcome of every row. Returns what
+/// came of them and how long the slowest took.
 pub async fn write_rows(
     cluster: &Cluster,
     history: &History,
     host: &str,
     table: &str,
     ids: std::ops::Range<i64>,
-) -> Result<WriteSummary, ClientError> {
+    deadline: Duration,
+) -> Result<(WriteSummary, Duration), ClientError> {
     let client = client::connect(cluster, host, DATABASE).await?;
     create_table(&client, host, table).await?;
     let insert = prepare_insert(&client, host, table).await?;
@@ -216,10 +218,13 @@ pub async fn write_rows(
         table,
     };
     let mut summary = WriteSummary::default();
+    let mut slowest = Duration::ZERO;
     for id in ids {
-        summary.count(write_one(&target, history, 0, id, client::STATEMENT_TIMEOUT).await);
+        let started = std::time::Instant::now();
+        summary.count(write_one(&target, history, 0, id, deadline).await);
+        slowest = slowest.max(started.elapsed());
     }
-    Ok(summary)
+    Ok((summary, slowest))
 }
 
 /// What one client of a [`Workload`] did.

@@ -86,6 +86,13 @@ pub struct WriteStep {
     pub table: String,
     /// How many rows.
     pub rows: u32,
+    /// How long one row may wait for its commit, e.g. `"2m"`; default 60 s.
+    #[serde(default, deserialize_with = "super::duration::deserialize_some")]
+    pub timeout: Option<Duration>,
+    /// When set, the slowest row's commit must have waited at least this long: for a scenario
+    /// that shows commits stalling (a synchronous standby that vanished) and then going on.
+    #[serde(default, deserialize_with = "super::duration::deserialize_some")]
+    pub expect_stall: Option<Duration>,
 }
 
 /// See [`Step::WorkloadStart`].

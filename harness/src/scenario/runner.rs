@@ -790,14 +790,39 @@ async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> Step
         Step::Write(s) => {
             let ids = state.next_id..state.next_id + i64::from(s.rows);
             state.next_id = ids.end;
-            let summary =
-                crate::workload::write_rows(cluster, ctx.history, &current, &s.table, ids).await?;
+            let deadline = s.timeout.unwrap_or(client::STATEMENT_TIMEOUT);
+            let (summary, slowest) = crate::workload::write_rows(
+                cluster,
+                ctx.history,
+                &current,
+                &s.table,
+                ids,
+                deadline,
+            )
+            .await?;
+            ctx.history.record(
+                Process::Runner,
+                Kind::Info,
+                "commit_wait",
+                json!({"table": s.table, "slowest_s": slowest.as_secs_f64()}),
+            );
             let mut problems = Vec::new();
             if summary.ok != s.rows {
                 problems.push(format!(
                     "write to {}: {} of {} rows acknowledged ({} failed, {} unknown)",
                     s.table, summary.ok, s.rows, summary.failed, summary.unknown
                 ));
+            }
+            if let Some(stall) = s.expect_stall {
+                if slowest < stall {
+                    problems.push(format!(
+                        "write to {}: the slowest commit waited {:.1}s, expected a stall of at \
+                         least {:.1}s",
+                        s.table,
+                        slowest.as_secs_f64(),
+                        stall.as_secs_f64()
+                    ));
+                }
             }
             Ok(problems)
         }
