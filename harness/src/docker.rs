@@ -423,19 +423,11 @@ impl Engine {
         &self,
         label: &str,
     ) -> Result<Vec<(String, HashMap<String, String>)>, DockerError> {
-        let filters = HashMap::from([("label", vec![label])]);
-        let options = bollard::query_parameters::ListContainersOptionsBuilder::new()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let list = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(DockerError::api("list containers"))?;
-        Ok(list
+        Ok(self
+            .container_summaries(label)
+            .await?
             .into_iter()
-            .filter_map(|c| Some((c.id?, c.labels.unwrap_or_default())))
+            .map(|c| (c.id, c.labels))
             .collect())
     }
 

@@ -19,6 +19,37 @@ struct Cli {
     command: Command,
 }
 
+/// How a cluster is brought up: the flags `run` and `up` share.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// Seconds a node may take to become ready before the bring-up fails.
+    #[arg(long, default_value_t = cluster::DEFAULT_READY_TIMEOUT.as_secs())]
+    ready_timeout: u64,
+    /// Publish the coordinator and standby hosts' port on 127.0.0.1 (for Docker Desktop, whose
+    /// host cannot route to container addresses); the nodes' network then has egress.
+    #[arg(long, env = "CBH_PUBLISH_LOCALHOST")]
+    publish_localhost: bool,
+    /// With --publish-localhost: publish the coordinator on this port and the standby on the
+    /// next (default: free ports chosen by Docker).
+    #[arg(long, requires = "publish_localhost")]
+    publish_port: Option<u16>,
+}
+
+impl ClusterArgs {
+    /// `options` with these flags applied.
+    fn apply(&self, options: RunOptions) -> RunOptions {
+        RunOptions {
+            ready_timeout: std::time::Duration::from_secs(self.ready_timeout),
+            publish: if self.publish_localhost {
+                cluster::Publish::Localhost(self.publish_port)
+            } else {
+                cluster::Publish::Nothing
+            },
+            ..options
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario file end to end: bring up a cluster, run its steps, check, tear down.
@@ -41,17 +72,8 @@ enum Command {
         /// Snapshot folder.
         #[arg(long)]
         snapshots: Option<PathBuf>,
-        /// Seconds a node may take to become ready before the run fails.
-        #[arg(long, default_value_t = cluster::DEFAULT_READY_TIMEOUT.as_secs())]
-        ready_timeout: u64,
-        /// Publish the coordinator and standby hosts' port on 127.0.0.1 (for Docker Desktop,
-        /// whose host cannot route to container addresses); the nodes' network then has egress.
-        #[arg(long, env = "CBH_PUBLISH_LOCALHOST")]
-        publish_localhost: bool,
-        /// With --publish-localhost: publish the coordinator on this port and the standby on
-        /// the next (default: free ports chosen by Docker).
-        #[arg(long, requires = "publish_localhost")]
-        publish_port: Option<u16>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// Bring the cluster up from scratch, without using or saving a cluster template
         /// (also `CBH_TEMPLATES=off`).
         #[arg(long)]
@@ -77,15 +99,8 @@ enum Command {
         /// Keep the artifact bundle of the bring-up (its commands) too.
         #[arg(long)]
         keep_artifacts: bool,
-        /// Seconds a node may take to become ready before the bring-up fails.
-        #[arg(long, default_value_t = cluster::DEFAULT_READY_TIMEOUT.as_secs())]
-        ready_timeout: u64,
-        /// Publish the coordinator and standby hosts' port on 127.0.0.1 (see `cbh run`).
-        #[arg(long, env = "CBH_PUBLISH_LOCALHOST")]
-        publish_localhost: bool,
-        /// With --publish-localhost: publish the coordinator on this port, the standby on the next.
-        #[arg(long, requires = "publish_localhost")]
-        publish_port: Option<u16>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
     },
     /// List the clusters that exist: run id, scenario, kept or not, owner process alive or gone,
     /// age, and each host with its container's state.
@@ -240,27 +255,19 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             keep_artifacts,
             artifacts,
             snapshots,
-            ready_timeout,
-            publish_localhost,
-            publish_port,
+            cluster: flags,
             no_template,
             seed,
         } => {
             let seed = seed.unwrap_or_else(scenario::choice::default_seed);
             let scenario =
                 Scenario::load_seeded(&scenario, seed).map_err(|e| setup(Box::new(e)))?;
-            let mut options = RunOptions {
+            let mut options = flags.apply(RunOptions {
                 image,
                 keep_cluster: keep,
                 keep_artifacts,
-                ready_timeout: std::time::Duration::from_secs(ready_timeout),
-                publish: if publish_localhost {
-                    cluster::Publish::Localhost(publish_port)
-                } else {
-                    cluster::Publish::Nothing
-                },
                 ..RunOptions::default()
-            };
+            });
             if no_template {
                 options.templates = false;
             }
@@ -311,25 +318,17 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             topology: _,
             image,
             keep_artifacts,
-            ready_timeout,
-            publish_localhost,
-            publish_port,
+            cluster: flags,
         } => {
             let scenario = match scenario {
                 Some(path) => Scenario::load(&path).map_err(|e| setup(Box::new(e)))?,
                 None => Scenario::bare("defaults", cluster::Topology::default()),
             };
-            let options = RunOptions {
+            let options = flags.apply(RunOptions {
                 image,
                 keep_artifacts,
-                ready_timeout: std::time::Duration::from_secs(ready_timeout),
-                publish: if publish_localhost {
-                    cluster::Publish::Localhost(publish_port)
-                } else {
-                    cluster::Publish::Nothing
-                },
                 ..RunOptions::default()
-            };
+            });
             let progress = progress::Progress::start("getting the node image");
             let mut on_event = |event: RunEvent<'_>| with_progress(&progress, event);
             let outcome = scenario::up(&scenario, &options, &mut on_event).await;

@@ -29,8 +29,11 @@ impl Endpoints {
             .ok_or_else(|| ClusterError::UnknownHost(host.to_string()))
     }
 
-    /// The address of `host` on the cluster network.
-    pub async fn address(&self, host: &str) -> Result<String, ClusterError> {
+    /// What Docker says of `host`'s networking now (a restarted container may have moved).
+    async fn network_settings(
+        &self,
+        host: &str,
+    ) -> Result<Option<bollard::models::NetworkSettings>, ClusterError> {
         let container = self.container(host)?;
         let info = self
             .engine
@@ -38,7 +41,13 @@ impl Endpoints {
             .inspect_container(container, None)
             .await
             .map_err(DockerError::api(format!("inspect container {container}")))?;
-        info.network_settings
+        Ok(info.network_settings)
+    }
+
+    /// The address of `host` on the cluster network.
+    pub async fn address(&self, host: &str) -> Result<String, ClusterError> {
+        self.network_settings(host)
+            .await?
             .and_then(|s| s.networks)
             .and_then(|mut n| n.remove(&self.network))
             .and_then(|e| e.ip_address)
@@ -52,14 +61,8 @@ impl Endpoints {
         if !self.published.iter().any(|h| h == host) {
             return Ok((self.address(host).await?, self.port));
         }
-        let container = self.container(host)?;
-        let info = self
-            .engine
-            .api()
-            .inspect_container(container, None)
-            .await
-            .map_err(DockerError::api(format!("inspect container {container}")))?;
-        info.network_settings
+        self.network_settings(host)
+            .await?
             .and_then(|s| s.ports)
             .and_then(|mut p| p.remove(&format!("{}/tcp", self.port)))
             .flatten()
