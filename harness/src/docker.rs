@@ -400,6 +400,25 @@ impl Engine {
             .collect())
     }
 
+    /// Creates container `name` from `body`.
+    pub async fn create_container(
+        &self,
+        name: &str,
+        body: bollard::models::ContainerCreateBody,
+    ) -> Result<(), DockerError> {
+        let image = body.image.clone().unwrap_or_default();
+        let options = bollard::query_parameters::CreateContainerOptionsBuilder::new()
+            .name(name)
+            .build();
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(DockerError::api(format!(
+                "create container {name} from {image}"
+            )))?;
+        Ok(())
+    }
+
     /// Creates a volume with `labels` (used as a marker; nothing is stored in it).
     pub async fn create_volume(
         &self,

@@ -143,11 +143,8 @@ fn hook_chain(rules: &str) -> String {
 
 async fn root(cluster: &Cluster, host: &str, script: &str, what: &str) -> Result<(), ClusterError> {
     let script = format!("set -e\n{script}");
-    checked(
-        cluster.sh(host, "root", &script, COMMAND_TIMEOUT).await?,
-        host,
-        what,
-    )
+    let out = cluster.sh(host, "root", &script, COMMAND_TIMEOUT).await?;
+    ClusterError::unless_success(&out, &format!("inject the {what}"), host, true)
 }
 
 async fn gpadmin(
@@ -157,23 +154,8 @@ async fn gpadmin(
     what: &str,
 ) -> Result<(), ClusterError> {
     let argv = ["bash".to_string(), "-c".into(), format!("set -e\n{script}")];
-    checked(
-        cluster.gp_exec(host, &argv, COMMAND_TIMEOUT).await?,
-        host,
-        what,
-    )
-}
-
-fn checked(out: crate::docker::ExecOutput, host: &str, what: &str) -> Result<(), ClusterError> {
-    if out.success() {
-        return Ok(());
-    }
-    Err(ClusterError::Command {
-        what: format!("inject the {what}"),
-        host: host.to_string(),
-        exit_code: out.exit_code,
-        output: format!("{}{}", out.stdout, out.stderr),
-    })
+    let out = cluster.gp_exec(host, &argv, COMMAND_TIMEOUT).await?;
+    ClusterError::unless_success(&out, &format!("inject the {what}"), host, true)
 }
 
 /// Runs `action` between an invoke and its completion in the history. A fault's effect on the

@@ -24,7 +24,7 @@ impl Cluster {
         let out = self
             .exec_quiet(&first, GPADMIN, sh(&keygen), Vec::new(), SHORT)
             .await?;
-        check(&out, "generate the cluster's SSH key", &first, false)?;
+        ClusterError::unless_success(&out, "generate the cluster's SSH key", &first, false)?;
         let (public, private) =
             out.stdout
                 .split_once('\n')
@@ -48,7 +48,7 @@ impl Cluster {
                 let out = self
                     .exec_quiet(&host, GPADMIN, sh(install), env, SHORT)
                     .await?;
-                check(&out, "install the cluster's SSH key", &host, false)
+                ClusterError::unless_success(&out, "install the cluster's SSH key", &host, false)
             }
         });
         for result in futures_util::future::join_all(jobs).await {
@@ -70,7 +70,7 @@ impl Cluster {
             t.hostfile()
         );
         let out = self.sh(&t.coordinator, GPADMIN, &write, SHORT).await?;
-        check(&out, "write the gpinitsystem config", &t.coordinator, true)?;
+        ClusterError::unless_success(&out, "write the gpinitsystem config", &t.coordinator, true)?;
         gp::gpinitsystem(self, &t.coordinator, config, hostfile)
             .await?
             .ok()?;
@@ -85,25 +85,4 @@ impl Cluster {
 
 fn sh(script: &str) -> Vec<String> {
     vec!["bash".into(), "-c".into(), script.into()]
-}
-
-fn check(
-    out: &crate::docker::ExecOutput,
-    what: &str,
-    host: &str,
-    show_stdout: bool,
-) -> Result<(), ClusterError> {
-    if out.success() {
-        return Ok(());
-    }
-    let mut output = out.stderr.clone();
-    if show_stdout {
-        output = format!("{}{}", out.stdout, output);
-    }
-    Err(ClusterError::Command {
-        what: what.into(),
-        host: host.into(),
-        exit_code: out.exit_code,
-        output,
-    })
 }

@@ -10,7 +10,7 @@ use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
     PortBinding,
 };
-use bollard::query_parameters::{CreateContainerOptionsBuilder, KillContainerOptionsBuilder};
+use bollard::query_parameters::KillContainerOptionsBuilder;
 use serde::Serialize;
 
 use super::endpoints::Endpoints;
@@ -60,6 +60,33 @@ pub enum ClusterError {
     /// The node has no address on the cluster network (it is stopped).
     #[error("failed to find an address for {0} on the cluster network (is it stopped?)")]
     NoAddress(String),
+}
+
+impl ClusterError {
+    /// `Ok` when `out` exited 0, else [`ClusterError::Command`] for `what` on `host` with the
+    /// command's stderr, and its stdout too when `show_stdout` (never for output that holds a
+    /// secret, such as a generated key).
+    pub(crate) fn unless_success(
+        out: &ExecOutput,
+        what: &str,
+        host: &str,
+        show_stdout: bool,
+    ) -> Result<(), ClusterError> {
+        if out.success() {
+            return Ok(());
+        }
+        let output = if show_stdout {
+            format!("{}{}", out.stdout, out.stderr)
+        } else {
+            out.stderr.clone()
+        };
+        Err(ClusterError::Command {
+            what: what.into(),
+            host: host.into(),
+            exit_code: out.exit_code,
+            output,
+        })
+    }
 }
 
 /// One command the harness ran in a node, for the artifact bundle.
@@ -271,15 +298,7 @@ impl Cluster {
         let nodes = self.containers.iter().map(|(host, name)| {
             let body = self.container_body(host, &published);
             async move {
-                let image = body.image.clone().unwrap_or_default();
-                let options = CreateContainerOptionsBuilder::new().name(name).build();
-                self.engine
-                    .api()
-                    .create_container(Some(options), body)
-                    .await
-                    .map_err(DockerError::api(format!(
-                        "create container {name} from {image}"
-                    )))?;
+                self.engine.create_container(name, body).await?;
                 self.start(host).await
             }
         });
@@ -761,5 +780,36 @@ impl Drop for Cluster {
             }
         })
         .join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output(exit_code: i64) -> ExecOutput {
+        ExecOutput {
+            exit_code,
+            stdout: "-----BEGIN OPENSSH PRIVATE KEY-----\n".into(),
+            stderr: "ssh-keygen: failed\n".into(),
+            duration: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_failed_command_keeps_its_stdout_out_of_the_error_when_asked() {
+        let e = ClusterError::unless_success(&output(1), "generate a key", "cdw", false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ssh-keygen: failed"), "{e}");
+        assert!(!e.contains("PRIVATE KEY"), "{e}");
+        let shown = ClusterError::unless_success(&output(1), "read a file", "cdw", true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            shown.contains("PRIVATE KEY") && shown.contains("failed"),
+            "{shown}"
+        );
+        assert!(ClusterError::unless_success(&output(0), "x", "cdw", false).is_ok());
     }
 }

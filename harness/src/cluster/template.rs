@@ -176,7 +176,7 @@ impl Cluster {
                 let out = self
                     .sh(&host, "root", &script, Duration::from_secs(30))
                     .await?;
-                checked(&out, "remove the run's keys and logs", &host)
+                ClusterError::unless_success(&out, "remove the run's keys and logs", &host, true)
             }
         });
         for result in futures_util::future::join_all(scrubs).await {
@@ -224,7 +224,7 @@ impl Cluster {
                     Duration::from_secs(30),
                 )
                 .await?;
-            checked(&out, "make a new sshd host key", &host)
+            ClusterError::unless_success(&out, "make a new sshd host key", &host, true)
         });
         for result in futures_util::future::join_all(rekeys).await {
             result?;
@@ -279,7 +279,7 @@ impl Cluster {
         let out = self
             .sh(host, GPADMIN, &read, Duration::from_secs(30))
             .await?;
-        checked(&out, "read pg_hba.conf", host)?;
+        ClusterError::unless_success(&out, "read pg_hba.conf", host, true)?;
         if out.stdout.trim() == "CBH-NO-FILE" {
             return Ok(());
         }
@@ -301,7 +301,7 @@ impl Cluster {
                 Duration::from_secs(30),
             )
             .await?;
-        checked(&out, "rewrite pg_hba.conf", host)
+        ClusterError::unless_success(&out, "rewrite pg_hba.conf", host, true)
     }
 
     /// `gpstart -a` on the coordinator, then waits until the standby, if any, streams
@@ -339,18 +339,6 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-}
-
-fn checked(out: &crate::docker::ExecOutput, what: &str, host: &str) -> Result<(), ClusterError> {
-    if out.success() {
-        return Ok(());
-    }
-    Err(ClusterError::Command {
-        what: what.into(),
-        host: host.into(),
-        exit_code: out.exit_code,
-        output: format!("{}{}", out.stdout, out.stderr),
-    })
 }
 
 fn command_error(what: &str, host: &str, e: gp::GpError) -> ClusterError {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder};
+use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::StreamExt;
 
 use super::build::exists;
@@ -316,15 +316,7 @@ async fn create(
         }),
         ..Default::default()
     };
-    let options = CreateContainerOptionsBuilder::new().name(name).build();
-    engine
-        .api()
-        .create_container(Some(options), body)
-        .await
-        .map_err(DockerError::api(format!(
-            "create container {name} from {image}"
-        )))?;
-    Ok(())
+    engine.create_container(name, body).await
 }
 
 async fn start(engine: &Engine, name: &str) -> Result<(), DockerError> {
