@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::json;
 
 use super::model::{CheckStep, Invariant};
-use super::runner::{StepContext, StepResult};
+use super::step::{StepContext, StepResult};
 use crate::checker::{self, CatalogRow, Verdict};
 use crate::client::{self, ClientError};
 use crate::cluster::Cluster;

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::model::{GpstateMode, GpstateStep};
-use super::runner::{StepContext, StepResult};
+use super::step::{StepContext, StepResult};
 use crate::gp;
 use crate::history::{Kind, Process};
 use crate::normalize;

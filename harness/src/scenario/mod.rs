@@ -6,7 +6,7 @@
 //! other; `error.rs` is [`ScenarioError`]; `suggest.rs` finds the nearest valid name for a
 //! misspelt one; `duration.rs` reads `"30s"`; `choice.rs` makes a file's `[choose]` choices
 //! from a seed; `runner.rs` runs a scenario, or only brings up
-//! its cluster and keeps it (`up`); `gpstate.rs` runs its `gpstate` steps and `check.rs` its
+//! its cluster and keeps it (`up`); `step.rs` runs one step; `gpstate.rs` runs its `gpstate` steps and `check.rs` its
 //! `check` steps.
 
 mod check;
@@ -17,6 +17,7 @@ mod gpstate;
 mod load;
 mod model;
 mod runner;
+mod step;
 mod suggest;
 mod validate;
 

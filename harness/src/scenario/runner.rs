@@ -13,16 +13,15 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use serde_json::json;
 
-use super::model::{Scenario, Step};
-use crate::client;
+use super::model::Scenario;
+use super::step::{clients_that_gave_up, run_step, stop_workload, State, StepContext, Workloads};
 use crate::cluster::{self, template, Cluster, ClusterSpec};
 use crate::docker::{DockerError, Engine};
-use crate::gp;
 use crate::history::{History, Kind, Process};
 use crate::image::{self, ImageError};
 use crate::report::Bundle;
 use crate::snapshot;
-use crate::workload::{Workload, WorkloadReport};
+use crate::workload::WorkloadReport;
 
 /// How to run a scenario.
 #[derive(Debug, Clone)]
@@ -175,33 +174,6 @@ pub enum RunError {
     /// Interrupted by a signal before the steps finished.
     #[error("interrupted by a signal; the cluster was removed")]
     Interrupted,
-}
-
-/// What the steps know while they run.
-struct State {
-    coordinator: String,
-    next_id: i64,
-    /// The number of the next workload client (each writes its own block of ids).
-    next_client: u32,
-}
-
-/// The concurrent workload of a run: the one running (at most one), kept outside the steps'
-/// future so that the runner stops it whatever becomes of the steps, and the reports of those
-/// stopped, for [`RunEvent::WorkloadStopped`]. A lock poisoned by a panicking step is still
-/// used: the workload must be stopped whatever happened.
-#[derive(Default)]
-pub(super) struct Workloads {
-    running: std::sync::Mutex<Option<Workload>>,
-    stopped: std::sync::Mutex<Vec<WorkloadReport>>,
-}
-
-impl Workloads {
-    fn take(&self) -> Option<Workload> {
-        self.running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
 }
 
 /// A new run id: short, unique enough for side-by-side runs on one engine.
@@ -699,47 +671,6 @@ async fn run_steps(
     }
 }
 
-/// The hosts that can be the coordinator during the run: the topology's coordinator and
-/// standby, and every host an `init_standby` step makes a standby.
-fn coordinator_candidates(scenario: &Scenario) -> Vec<String> {
-    let topology = &scenario.topology;
-    let mut hosts: Vec<String> = std::iter::once(topology.coordinator.clone())
-        .chain(topology.standby.clone())
-        .collect();
-    for step in &scenario.steps {
-        if let Step::InitStandby(s) = step {
-            if !hosts.contains(&s.standby) {
-                hosts.push(s.standby.clone());
-            }
-        }
-    }
-    hosts
-}
-
-/// Stops `workload` and records what it did in the history.
-async fn stop_workload(workload: Workload, history: &History) -> WorkloadReport {
-    let report = workload.stop().await;
-    history.record(
-        Process::Runner,
-        Kind::Info,
-        "workload",
-        serde_json::to_value(&report).unwrap_or_default(),
-    );
-    report
-}
-
-/// Clients of a stopped workload that gave up (found no host taking writes, or did not stop).
-fn clients_that_gave_up(report: &WorkloadReport) -> Vec<String> {
-    report
-        .clients
-        .iter()
-        .filter_map(|c| {
-            let why = c.gave_up.as_ref()?;
-            Some(format!("workload client {} stopped early: {why}", c.client))
-        })
-        .collect()
-}
-
 /// An error with its causes, one per line.
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
@@ -749,215 +680,4 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cause = c.source();
     }
     text
-}
-
-#[derive(Clone, Copy)]
-pub(super) struct StepContext<'a> {
-    pub(super) scenario: &'a Scenario,
-    pub(super) options: &'a RunOptions,
-    pub(super) cluster: &'a Cluster,
-    pub(super) history: &'a History,
-    pub(super) bundle: &'a Bundle,
-    pub(super) folder: &'a str,
-    pub(super) workloads: &'a Workloads,
-}
-
-pub(super) type StepResult = Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>>;
-
-async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut State) -> StepResult {
-    let cluster = ctx.cluster;
-    let topology = cluster.topology();
-    let current = state.coordinator.clone();
-    let host_or_current = |h: &Option<String>| h.clone().unwrap_or_else(|| current.clone());
-    match step {
-        Step::Sql(s) => {
-            let host = host_or_current(&s.host);
-            let client = client::connect(cluster, &host, crate::workload::DATABASE).await?;
-            let rows = client::query_text(&client, &host, &s.sql).await?;
-            ctx.bundle.write(
-                format!("{}/result.json", ctx.folder),
-                serde_json::to_string_pretty(&rows)?,
-            );
-            let mut problems = Vec::new();
-            if let Some(expected) = &s.expect {
-                let got = rows.first().and_then(|r| r.first()).cloned().flatten();
-                if got.as_deref() != Some(expected.as_str()) {
-                    problems.push(format!("sql on {host}: expected `{expected}`, got {got:?}"));
-                }
-            }
-            Ok(problems)
-        }
-        Step::Write(s) => {
-            let ids = state.next_id..state.next_id + i64::from(s.rows);
-            state.next_id = ids.end;
-            let deadline = s.timeout.unwrap_or(client::STATEMENT_TIMEOUT);
-            let (summary, slowest) = crate::workload::write_rows(
-                cluster,
-                ctx.history,
-                &current,
-                &s.table,
-                ids,
-                deadline,
-            )
-            .await?;
-            ctx.history.record(
-                Process::Runner,
-                Kind::Info,
-                "commit_wait",
-                json!({"table": s.table, "slowest_s": slowest.as_secs_f64()}),
-            );
-            let mut problems = Vec::new();
-            if summary.ok != s.rows {
-                problems.push(format!(
-                    "write to {}: {} of {} rows acknowledged ({} failed, {} unknown)",
-                    s.table, summary.ok, s.rows, summary.failed, summary.unknown
-                ));
-            }
-            if let Some(stall) = s.expect_stall {
-                if slowest < stall {
-                    problems.push(format!(
-                        "write to {}: the slowest commit waited {:.1}s, expected a stall of at \
-                         least {:.1}s",
-                        s.table,
-                        slowest.as_secs_f64(),
-                        stall.as_secs_f64()
-                    ));
-                }
-            }
-            Ok(problems)
-        }
-        Step::WorkloadStart(s) => {
-            let clients = state.next_client..state.next_client + s.clients;
-            state.next_client = clients.end;
-            let candidates = coordinator_candidates(ctx.scenario);
-            let workload = Workload::start(
-                cluster,
-                ctx.history,
-                &current,
-                &s.table,
-                clients,
-                candidates,
-            )
-            .await?;
-            let previous = ctx
-                .workloads
-                .running
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .replace(workload);
-            // Validation allows one workload at a time; a second would be a runner bug.
-            assert!(previous.is_none(), "a workload was already running");
-            Ok(vec![])
-        }
-        Step::WorkloadStop(_) => {
-            let workload = ctx.workloads.take().ok_or("no workload is running")?;
-            let report = stop_workload(workload, ctx.history).await;
-            ctx.bundle.write(
-                format!("{}/workload.json", ctx.folder),
-                serde_json::to_string_pretty(&report)?,
-            );
-            let mut problems = clients_that_gave_up(&report);
-            // A workload that wrote nothing showed nothing.
-            if report.summary.ok == 0 {
-                problems.push(format!(
-                    "the workload on {} had no write acknowledged ({})",
-                    report.table, report.summary
-                ));
-            }
-            ctx.workloads
-                .stopped
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(report);
-            Ok(problems)
-        }
-        Step::Fault(s) => {
-            crate::nemesis::inject(cluster, ctx.history, s).await?;
-            Ok(vec![])
-        }
-        Step::Heal(s) => {
-            crate::nemesis::heal(cluster, ctx.history, s).await?;
-            Ok(vec![])
-        }
-        Step::ActivateStandby(s) => {
-            let datadir = s.datadir.replace(
-                "$COORDINATOR_DATA_DIRECTORY",
-                &topology.coordinator_datadir(),
-            );
-            let deadline = s.timeout.unwrap_or(gp::LONG);
-            let run = gp::gpactivatestandby(cluster, &s.host, &datadir, s.force, deadline).await?;
-            if let Some(expected) = &s.expect_refusal {
-                return Ok(run.refused(expected));
-            }
-            run.ok()?;
-            state.coordinator = s.host.clone();
-            Ok(vec![])
-        }
-        Step::MoveDatadir(s) => {
-            let from = s
-                .from
-                .clone()
-                .unwrap_or_else(|| topology.coordinator_datadir());
-            let to = s
-                .to
-                .clone()
-                .unwrap_or_else(|| format!("{}/backup_gpseg-1", topology.coordinator_directory));
-            // -T: never move into an existing directory by accident.
-            let argv = ["mv", "-T", &from, &to].map(String::from);
-            let out = cluster
-                .gp_exec(&s.host, &argv, Duration::from_secs(60))
-                .await?;
-            if !out.success() {
-                return Err(format!(
-                    "`mv -T {from} {to}` on {} exited {}: {}",
-                    s.host,
-                    out.exit_code,
-                    out.stderr.trim()
-                )
-                .into());
-            }
-            Ok(vec![])
-        }
-        Step::RemoveStaleFiles(s) => {
-            let port = topology.coordinator_port;
-            let script = format!(
-                "rm -fv /tmp/.s.PGSQL.{port} /tmp/.s.PGSQL.{port}.lock \
-                 \"$COORDINATOR_DATA_DIRECTORY/postmaster.pid\""
-            );
-            let argv = ["bash".to_string(), "-c".into(), script];
-            let out = cluster
-                .gp_exec(&s.host, &argv, Duration::from_secs(60))
-                .await?;
-            if !out.success() {
-                return Err(format!(
-                    "removing the stale files on {} exited {}: {}",
-                    s.host,
-                    out.exit_code,
-                    out.stderr.trim()
-                )
-                .into());
-            }
-            Ok(vec![])
-        }
-        Step::InitStandby(s) => {
-            let host = host_or_current(&s.host);
-            let deadline = s.timeout.unwrap_or(gp::LONG);
-            let run = gp::gpinitstandby(cluster, &host, &s.standby, deadline).await?;
-            if let Some(expected) = &s.expect_refusal {
-                return Ok(run.refused(expected));
-            }
-            run.ok()?;
-            Ok(vec![])
-        }
-        Step::StopCoordinatorOnly(s) => {
-            let host = host_or_current(&s.host);
-            let deadline = s.timeout.unwrap_or(gp::SHORT);
-            gp::gpstop_coordinator_only(cluster, &host, s.mode.as_deref(), deadline)
-                .await?
-                .ok()?;
-            Ok(vec![])
-        }
-        Step::Gpstate(s) => super::gpstate::gpstate_step(ctx, s, &host_or_current(&s.host)).await,
-        Step::Check(s) => super::check::check_step(ctx, s, &current).await,
-    }
 }
