@@ -73,4 +73,25 @@ impl Endpoints {
             .map(|p| ("127.0.0.1".to_string(), p))
             .ok_or_else(|| ClusterError::NoAddress(host.to_string()))
     }
+
+    /// The cluster network's gateway: the Docker host's own address on the network's bridge,
+    /// where a node reaches a service the harness runs (when Docker runs on this machine).
+    pub async fn gateway(&self) -> Result<String, ClusterError> {
+        let network = self
+            .engine
+            .api()
+            .inspect_network(&self.network, None)
+            .await
+            .map_err(DockerError::api(format!(
+                "inspect network {}",
+                self.network
+            )))?;
+        network
+            .ipam
+            .and_then(|i| i.config)
+            .into_iter()
+            .flatten()
+            .find_map(|c| c.gateway.filter(|g| !g.is_empty()))
+            .ok_or_else(|| ClusterError::NoGateway(self.network.clone()))
+    }
 }

@@ -14,6 +14,7 @@ use bollard::query_parameters::KillContainerOptionsBuilder;
 use serde::Serialize;
 
 use super::endpoints::Endpoints;
+use super::relay::Relays;
 use super::topology::{gp_argv, Topology, GPADMIN};
 use crate::docker::{
     DockerError, Engine, ExecOutput, ExecRequest, LABEL, LABEL_CLUSTER, LABEL_OWNER,
@@ -60,6 +61,9 @@ pub enum ClusterError {
     /// The node has no address on the cluster network (it is stopped).
     #[error("failed to find an address for {0} on the cluster network (is it stopped?)")]
     NoAddress(String),
+    /// Docker names no gateway for the cluster network.
+    #[error("failed to find the gateway of network {0}")]
+    NoGateway(String),
 }
 
 impl ClusterError {
@@ -184,6 +188,8 @@ pub struct Cluster {
     log: Arc<Mutex<Vec<CommandRecord>>>,
     /// Addresses of hosts cut off the network, to give back on reconnect.
     detached: Mutex<BTreeMap<String, String>>,
+    /// Delaying relays of latency faults, stopped at the latest by the teardown.
+    relays: Relays,
     /// Torn down or kept: `Drop` has nothing to do.
     released: bool,
 }
@@ -213,6 +219,7 @@ impl Cluster {
             created: Instant::now(),
             log: Arc::new(Mutex::new(Vec::new())),
             detached: Mutex::new(BTreeMap::new()),
+            relays: Relays::default(),
             released: false,
         };
         match cluster.start_nodes().await {
@@ -484,6 +491,11 @@ impl Cluster {
         }
     }
 
+    /// The delaying relays of latency faults (see [`super::DelayRelay`]).
+    pub(crate) fn relays(&self) -> &Relays {
+        &self.relays
+    }
+
     /// The address of `host` on the cluster network, read from Docker each time (a restarted
     /// container may get a new one).
     pub async fn address(&self, host: &str) -> Result<String, ClusterError> {
@@ -722,6 +734,7 @@ impl Cluster {
     /// can say so.
     pub async fn teardown(&mut self) -> Result<(), DockerError> {
         self.released = true;
+        self.relays.stop_all().await;
         let removals = self
             .containers
             .values()
@@ -746,6 +759,8 @@ impl Cluster {
     /// cluster is torn down (a cluster no collector would spare must not outlive its owner) and
     /// the error returned.
     pub async fn keep(mut self) -> Result<(), DockerError> {
+        // A relay lives in this process, which is about to end.
+        self.relays.stop_all().await;
         match super::gc::keep_run(&self.engine, &self.spec.run_id, &self.spec.scenario).await {
             Ok(()) => {
                 self.released = true;

@@ -1,6 +1,6 @@
 //! The cluster (Jepsen's "db"): topology, bring-up of node containers on a per-cluster Docker
-//! network, exec as gpadmin, host-level faults' primitives (kill, stop, pause, disconnect), log
-//! collection, teardown, garbage collection by label, templates of initialized clusters, and
+//! network, exec as gpadmin, host-level faults' primitives (kill, stop, pause, disconnect), the
+//! delaying relays of latency faults (`relay.rs`), log collection, teardown, garbage collection by label, templates of initialized clusters, and
 //! clusters found by their labels after the process that made them is gone (`found.rs`,
 //! `logs.rs`: what `cbh ls`, `exec`, `psql`, `logs` and `down` work on).
 
@@ -10,6 +10,7 @@ mod found;
 mod gc;
 mod handle;
 mod logs;
+mod relay;
 pub mod template;
 mod topology;
 
@@ -22,5 +23,6 @@ pub use handle::{
     Cluster, ClusterError, ClusterSpec, CommandRecord, Publish, DEFAULT_READY_TIMEOUT,
 };
 pub use logs::{host_logs, last_lines, tails, LogTail};
+pub use relay::DelayRelay;
 pub(crate) use topology::env_prelude;
 pub use topology::{Topology, TopologyError, GPADMIN, GPHOME};
