@@ -207,7 +207,7 @@ pub async fn write_rows(
     table: &str,
     ids: std::ops::Range<i64>,
     deadline: Duration,
-) -> Result<(WriteSummary, Duration), ClientError> {
+) -> Result<(WriteSummary, CommitWaits), ClientError> {
     let client = client::connect(cluster, host, DATABASE).await?;
     create_table(&client, host, table).await?;
     let insert = prepare_insert(&client, host, table).await?;
@@ -218,13 +218,28 @@ pub async fn write_rows(
         table,
     };
     let mut summary = WriteSummary::default();
-    let mut slowest = Duration::ZERO;
+    let mut waits = CommitWaits {
+        fastest: Duration::MAX,
+        slowest: Duration::ZERO,
+    };
     for id in ids {
         let started = std::time::Instant::now();
         summary.count(write_one(&target, history, 0, id, deadline).await);
-        slowest = slowest.max(started.elapsed());
+        let waited = started.elapsed();
+        waits.fastest = waits.fastest.min(waited);
+        waits.slowest = waits.slowest.max(waited);
     }
-    Ok((summary, slowest))
+    Ok((summary, waits))
+}
+
+/// How long the rows of a [`write_rows`] waited for their commits, each from its insert to
+/// its acknowledgement (or failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitWaits {
+    /// The quickest row.
+    pub fastest: Duration,
+    /// The slowest row.
+    pub slowest: Duration,
 }
 
 /// What one client of a [`Workload`] did.

@@ -93,6 +93,10 @@ pub struct WriteStep {
     /// that shows commits stalling (a synchronous standby that vanished) and then going on.
     #[serde(default, deserialize_with = "super::duration::deserialize_some")]
     pub expect_stall: Option<Duration>,
+    /// When set, every row's commit must have waited at least this long (the fastest one is
+    /// compared): for a scenario that shows every synchronous commit crossing a delayed link.
+    #[serde(default, deserialize_with = "super::duration::deserialize_some")]
+    pub expect_commit_wait: Option<Duration>,
 }
 
 /// See [`Step::WorkloadStart`].

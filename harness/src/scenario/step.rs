@@ -124,7 +124,7 @@ pub(super) async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut Sta
             let ids = state.next_id..state.next_id + i64::from(s.rows);
             state.next_id = ids.end;
             let deadline = s.timeout.unwrap_or(client::STATEMENT_TIMEOUT);
-            let (summary, slowest) = crate::workload::write_rows(
+            let (summary, waits) = crate::workload::write_rows(
                 cluster,
                 ctx.history,
                 &current,
@@ -137,7 +137,11 @@ pub(super) async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut Sta
                 Process::Runner,
                 Kind::Info,
                 "commit_wait",
-                json!({"table": s.table, "slowest_s": slowest.as_secs_f64()}),
+                json!({
+                    "table": s.table,
+                    "fastest_s": waits.fastest.as_secs_f64(),
+                    "slowest_s": waits.slowest.as_secs_f64(),
+                }),
             );
             let mut problems = Vec::new();
             if summary.ok != s.rows {
@@ -147,13 +151,24 @@ pub(super) async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut Sta
                 ));
             }
             if let Some(stall) = s.expect_stall {
-                if slowest < stall {
+                if waits.slowest < stall {
                     problems.push(format!(
                         "write to {}: the slowest commit waited {:.1}s, expected a stall of at \
                          least {:.1}s",
                         s.table,
-                        slowest.as_secs_f64(),
+                        waits.slowest.as_secs_f64(),
                         stall.as_secs_f64()
+                    ));
+                }
+            }
+            if let Some(wait) = s.expect_commit_wait {
+                if waits.fastest < wait {
+                    problems.push(format!(
+                        "write to {}: the fastest commit waited {}ms, expected every commit to \
+                         wait at least {}ms",
+                        s.table,
+                        waits.fastest.as_millis(),
+                        wait.as_millis()
                     ));
                 }
             }
