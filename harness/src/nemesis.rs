@@ -4,16 +4,55 @@
 //! Host faults act on the container through the Docker API (kill, stop, pause, network
 //! disconnect); network faults act inside the node with iptables and tc, which needs NET_ADMIN
 //! on that node only (see [`net_admin_hosts`]); instance faults act on the coordinator
-//! instance as gpadmin. There is no latency fault yet: this kernel has no `netem` qdisc, and the
-//! delaying proxy that would stand in for it is not built.
+//! instance as gpadmin. Added latency (`latency.rs`) uses `netem` where the node's kernel has
+//! it, else a delaying relay of the harness on the replication path; the history records which.
+
+mod latency;
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
+use crate::client::ClientError;
 use crate::cluster::{Cluster, ClusterError};
 use crate::history::{History, Kind, Process};
 use crate::scenario::{FaultKind, FaultStep, Step};
+
+/// Errors of injecting or healing a fault.
+#[derive(Debug, thiserror::Error)]
+pub enum NemesisError {
+    /// A command in a node or a Docker call failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// A query the fault needs failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Neither `netem` nor the harness's relay can delay traffic on this machine.
+    #[error("failed to add latency on {host}: latency is not available on this host: {why}")]
+    LatencyUnavailable {
+        /// The faulted host.
+        host: String,
+        /// Why neither mechanism works.
+        why: String,
+    },
+    /// The standby did not stream again (through the relay, or directly after the heal).
+    #[error(
+        "failed to see {host} stream from {peer} {how} within {timeout:?} (the relay accepted \
+         {accepted} connections)"
+    )]
+    NotStreaming {
+        /// The standby.
+        host: String,
+        /// The coordinator.
+        peer: String,
+        /// `through the relay at ...` or `directly`.
+        how: String,
+        /// How long it was given.
+        timeout: Duration,
+        /// Connections the relay accepted meanwhile.
+        accepted: usize,
+    },
+}
 
 /// Deadline of a fault's command inside a node.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -49,10 +88,13 @@ pub async fn inject(
     cluster: &Cluster,
     history: &History,
     step: &FaultStep,
-) -> Result<(), ClusterError> {
+) -> Result<(), NemesisError> {
     let host = step.host.as_str();
     let action = async {
-        match step.fault {
+        if step.fault == FaultKind::Latency {
+            return latency::inject(cluster, step).await;
+        }
+        let done = match step.fault {
             FaultKind::Crash => cluster.kill(host).await,
             FaultKind::Stop => cluster.stop(host, STOP_GRACE).await,
             FaultKind::Freeze => cluster.pause(host).await,
@@ -96,7 +138,9 @@ pub async fn inject(
                               rm -rf \"$COORDINATOR_DATA_DIRECTORY\"\nkill -9 \"$pid\"";
                 gpadmin(cluster, host, script, "data directory loss").await
             }
-        }
+            FaultKind::Latency => unreachable!("handled above"),
+        };
+        done.map(|()| Value::Null).map_err(NemesisError::from)
     };
     recorded(history, "fault", step, action).await
 }
@@ -106,10 +150,13 @@ pub async fn heal(
     cluster: &Cluster,
     history: &History,
     step: &FaultStep,
-) -> Result<(), ClusterError> {
+) -> Result<(), NemesisError> {
     let host = step.host.as_str();
     let action = async {
-        match step.fault {
+        if step.fault == FaultKind::Latency {
+            return latency::heal(cluster, step).await;
+        }
+        let done = match step.fault {
             // The host boots with its disk as the fault left it; no database process starts.
             FaultKind::Crash | FaultKind::Stop => cluster.start(host).await,
             FaultKind::Freeze => cluster.unpause(host).await,
@@ -122,7 +169,9 @@ pub async fn heal(
                 root(cluster, host, &script, "heal").await
             }
             FaultKind::PostmasterKill | FaultKind::ImmediateStop | FaultKind::DatadirLoss => Ok(()),
-        }
+            FaultKind::Latency => unreachable!("handled above"),
+        };
+        done.map(|()| Value::Null).map_err(NemesisError::from)
     };
     recorded(history, "heal", step, action).await
 }
@@ -159,13 +208,14 @@ async fn gpadmin(
 }
 
 /// Runs `action` between an invoke and its completion in the history. A fault's effect on the
-/// database is not known when the action returns, so success is recorded as `info`.
+/// database is not known when the action returns, so success is recorded as `info`, with what
+/// the action reports of how it went (an object's fields, e.g. a latency's mechanism).
 async fn recorded(
     history: &History,
     op: &str,
     step: &FaultStep,
-    action: impl std::future::Future<Output = Result<(), ClusterError>>,
-) -> Result<(), ClusterError> {
+    action: impl std::future::Future<Output = Result<Value, NemesisError>>,
+) -> Result<(), NemesisError> {
     let mut value = json!({"fault": step.fault, "host": step.host});
     if let Some(peer) = &step.peer {
         value["peer"] = json!(peer);
@@ -176,15 +226,26 @@ async fn recorded(
     if let Some(rate) = &step.rate {
         value["rate"] = json!(rate);
     }
+    if let Some(delay) = step.delay {
+        value["delay_ms"] = json!(delay.as_millis());
+    }
     history.record(Process::Nemesis, Kind::Invoke, op, value.clone());
     let result = action.await;
-    let kind = if result.is_ok() {
-        Kind::Info
-    } else {
-        Kind::Fail
+    let kind = match &result {
+        Ok(Value::Object(details)) => {
+            for (k, v) in details {
+                value[k] = v.clone();
+            }
+            Kind::Info
+        }
+        Ok(_) => Kind::Info,
+        Err(e) => {
+            value["error"] = json!(e.to_string());
+            Kind::Fail
+        }
     };
     history.record(Process::Nemesis, kind, op, value);
-    result
+    result.map(|_| ())
 }
 
 #[cfg(test)]

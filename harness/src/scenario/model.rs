@@ -149,6 +149,11 @@ pub enum FaultKind {
     /// The host's outgoing traffic limited to `rate` (tc `tbf`); healed by removing the qdisc.
     /// Needs NET_ADMIN.
     SlowLink,
+    /// `delay` added to each direction of the replication connection from the host (the
+    /// standby) to `peer`'s (the coordinator's) port: with `netem` where the node's kernel has
+    /// it, else through a delaying relay of the harness; healed by taking the delay away and
+    /// waiting for the standby to stream directly again. Needs NET_ADMIN.
+    Latency,
     /// `kill -9` of the coordinator instance's postmaster on the host: its lock files stay.
     PostmasterKill,
     /// `pg_ctl stop -m immediate` of the coordinator instance on the host.
@@ -159,7 +164,7 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind, in the order of the docs.
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::Crash,
         FaultKind::Stop,
         FaultKind::Freeze,
@@ -167,6 +172,7 @@ impl FaultKind {
         FaultKind::Partition,
         FaultKind::PacketLoss,
         FaultKind::SlowLink,
+        FaultKind::Latency,
         FaultKind::PostmasterKill,
         FaultKind::ImmediateStop,
         FaultKind::DatadirLoss,
@@ -182,6 +188,7 @@ impl FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::PacketLoss => "packet_loss",
             FaultKind::SlowLink => "slow_link",
+            FaultKind::Latency => "latency",
             FaultKind::PostmasterKill => "postmaster_kill",
             FaultKind::ImmediateStop => "immediate_stop",
             FaultKind::DatadirLoss => "datadir_loss",
@@ -192,7 +199,7 @@ impl FaultKind {
     pub fn needs_net_admin(self) -> bool {
         matches!(
             self,
-            FaultKind::Partition | FaultKind::PacketLoss | FaultKind::SlowLink
+            FaultKind::Partition | FaultKind::PacketLoss | FaultKind::SlowLink | FaultKind::Latency
         )
     }
 
@@ -213,12 +220,16 @@ pub struct FaultStep {
     pub fault: FaultKind,
     /// The host it hits.
     pub host: String,
-    /// `partition`: the other side.
+    /// `partition`: the other side; `latency`: the coordinator the standby `host` replicates
+    /// from.
     pub peer: Option<String>,
     /// `packet_loss`: the chance that a packet is dropped, above 0 and at most 1.
     pub probability: Option<f64>,
     /// `slow_link`: the rate, as tc writes it (`1mbit`, `512kbit`).
     pub rate: Option<String>,
+    /// `latency`: the delay added to each direction, e.g. `"200ms"`.
+    #[serde(default, deserialize_with = "super::duration::deserialize_some")]
+    pub delay: Option<Duration>,
 }
 
 /// See [`Step::ActivateStandby`].

@@ -36,6 +36,10 @@ fn table_name(table: &str) -> Result<(), Problem> {
     ))
 }
 
+/// The longest `latency` delay: every synchronous commit waits twice the delay, and longer
+/// would be an outage rather than a slow link.
+const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A tc rate: digits and one of tc's bit units.
 fn valid_rate(rate: &str) -> bool {
     let digits = rate.chars().take_while(char::is_ascii_digit).count();
@@ -149,7 +153,13 @@ impl Walk<'_> {
                 }
                 Ok(())
             }
-            Step::Fault(s) => self.fault(s),
+            Step::Fault(s) => {
+                self.fault(s)?;
+                if s.fault == FaultKind::Latency {
+                    self.replication_path(s)?;
+                }
+                Ok(())
+            }
             Step::Heal(s) => {
                 if !s.fault.has_heal() {
                     return Err(problem(
@@ -298,7 +308,10 @@ impl Walk<'_> {
             (FaultKind::Partition, None) => {
                 return Err(needs("peer", "the host on the other side"))
             }
-            (FaultKind::Partition, Some(peer)) => {
+            (FaultKind::Latency, None) => {
+                return Err(needs("peer", "the coordinator the standby replicates from"))
+            }
+            (FaultKind::Partition | FaultKind::Latency, Some(peer)) => {
                 self.host("peer", peer)?;
                 if *peer == s.host {
                     return Err(problem(
@@ -337,7 +350,58 @@ impl Walk<'_> {
             (FaultKind::SlowLink, Some(_)) | (_, None) => {}
             (_, Some(_)) => return Err(stray("rate")),
         }
+        match (s.fault, s.delay) {
+            (FaultKind::Latency, None) => return Err(needs("delay", "a delay, e.g. \"200ms\"")),
+            (FaultKind::Latency, Some(delay)) if delay > MAX_DELAY => {
+                return Err(problem(
+                    "delay",
+                    format!(
+                        "invalid delay of {}ms, expected at most {}s: every synchronous commit \
+                         waits twice the delay",
+                        delay.as_millis(),
+                        MAX_DELAY.as_secs()
+                    ),
+                ))
+            }
+            (FaultKind::Latency, Some(_)) | (_, None) => {}
+            (_, Some(_)) => return Err(stray("delay")),
+        }
         Ok(())
+    }
+
+    /// A `latency` fault delays the replication connection, which the harness makes reconnect
+    /// through the delay and then watches: `host` must be the standby and `peer` the
+    /// coordinator at this step.
+    fn replication_path(&self, s: &FaultStep) -> Result<(), Problem> {
+        let why = "latency delays the replication connection from the standby to the coordinator";
+        match &self.standby {
+            None => {
+                return Err(problem(
+                    "host",
+                    format!("no standby at this step ({why}): {}", self.why_no_standby()),
+                ))
+            }
+            Some(standby) if *standby != s.host => {
+                return Err(problem(
+                    "host",
+                    format!(
+                        "`{}` is not the standby at this step, expected `{standby}`: {why}",
+                        s.host
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+        match s.peer.as_deref() {
+            Some(peer) if peer != self.coordinator => Err(problem(
+                "peer",
+                format!(
+                    "`{peer}` is not the coordinator at this step, expected `{}`: {why}",
+                    self.coordinator
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn opt_host(&self, host: &Option<String>) -> Result<(), Problem> {
@@ -732,6 +796,60 @@ mod tests {
         assert!(err.contains("(`clients`): invalid value 0"), "{err}");
         let err = error("[[step]]\naction = \"workload_start\"\ntable = \"a-b\"\n");
         assert!(err.contains("(`table`): invalid table name `a-b`"), "{err}");
+    }
+
+    #[test]
+    fn latency_needs_a_delay_and_runs_from_the_standby_to_the_coordinator() {
+        let latency = |host: &str, peer: &str, delay: &str| {
+            format!(
+                "[[step]]\naction = \"fault\"\nfault = \"latency\"\nhost = \"{host}\"\n\
+                 peer = \"{peer}\"\ndelay = \"{delay}\"\n"
+            )
+        };
+        valid(&latency("scdw", "cdw", "200ms"));
+        let err = error(
+            "[[step]]\naction = \"fault\"\nfault = \"latency\"\nhost = \"scdw\"\npeer = \"cdw\"\n",
+        );
+        assert!(
+            err.contains("missing field `delay`: fault `latency` needs a delay"),
+            "{err}"
+        );
+        let err = error(
+            "[[step]]\naction = \"fault\"\nfault = \"latency\"\nhost = \"scdw\"\ndelay = \"1s\"\n",
+        );
+        assert!(err.contains("missing field `peer`"), "{err}");
+        assert_eq!(
+            error(&latency("scdw", "cdw", "11s")),
+            "t.toml:6:9: step 1 (`delay`): invalid delay of 11000ms, expected at most 10s: every \
+             synchronous commit waits twice the delay"
+        );
+        let err = error(&latency("sdw1", "cdw", "200ms"));
+        assert!(
+            err.contains("`sdw1` is not the standby at this step, expected `scdw`"),
+            "{err}"
+        );
+        let err = error(&latency("scdw", "sdw1", "200ms"));
+        assert!(
+            err.contains("`sdw1` is not the coordinator at this step, expected `cdw`"),
+            "{err}"
+        );
+        let err = error(&latency("scdw", "scdw", "200ms"));
+        assert!(err.contains("`scdw` is the faulted host itself"), "{err}");
+        let err = error(&format!(
+            "{CRASH_AND_ACTIVATE}{}",
+            latency("scdw", "cdw", "200ms")
+        ));
+        assert!(err.contains("no standby at this step"), "{err}");
+        let err = error(
+            "[[step]]\naction = \"fault\"\nfault = \"crash\"\nhost = \"cdw\"\ndelay = \"1s\"\n",
+        );
+        assert!(err.contains("fault `crash` takes no `delay`"), "{err}");
+        // The heal may come after the standby was activated: it takes the delay away as it is.
+        valid(&format!(
+            "{}{CRASH_AND_ACTIVATE}[[step]]\naction = \"heal\"\nfault = \"latency\"\n\
+             host = \"scdw\"\npeer = \"cdw\"\ndelay = \"200ms\"\n",
+            latency("scdw", "cdw", "200ms")
+        ));
     }
 
     #[test]
