@@ -601,7 +601,7 @@ mod tests {
         assert_eq!(
             err,
             "scenarios/t.toml:5:1: step 1: unknown field `hots`, expected one of `fault`, `host`, \
-             `peer`, `probability`, `rate`; did you mean `host`?"
+             `peer`, `probability`, `rate`, `delay`; did you mean `host`?"
         );
     }
 
