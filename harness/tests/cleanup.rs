@@ -1,7 +1,8 @@
 //! Nothing is left running: after a pass, a failed assertion, a panic mid-scenario, SIGINT,
 //! SIGTERM (to `cbh run`, and to a test process running a scenario in-process, as nextest sends
 //! on slow-timeout), and SIGKILL followed by garbage collection, no container, network or
-//! volume of the run remains. Each test fails if one does.
+//! volume of the run remains. Each test fails if one does. A latency fault's relay, which lives
+//! in the process running the scenario, stops with the run that failed or panicked with it on.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -121,6 +122,79 @@ async fn a_panic_mid_scenario_still_tears_the_cluster_down() {
     if let Some(bundle) = outcome.bundle {
         std::fs::remove_dir_all(bundle).unwrap();
     }
+}
+
+/// The port of the relay a latency fault reports in the history, when it used one.
+fn relay_port(events: &[cbharness::history::Event]) -> Option<u16> {
+    events.iter().find_map(|e| {
+        let relay = e.value.get("relay")?.as_str()?;
+        relay.rsplit_once(':')?.1.parse().ok()
+    })
+}
+
+/// The TCP ports sockets of this network namespace listen on (`/proc/net/tcp`: local address
+/// `ADDR:PORT` in hex, state `0A` for LISTEN). The relay's address goes away with the cluster's
+/// network, so only a listening socket tells whether the relay itself still runs.
+fn listening_ports() -> std::collections::BTreeSet<u16> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .flat_map(|table| {
+            let text = std::fs::read_to_string(table).unwrap_or_default();
+            text.lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    let port = fields.get(1)?.rsplit_once(':')?.1;
+                    (fields.get(3) == Some(&"0A")).then(|| u16::from_str_radix(port, 16).ok())?
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Runs `latency-left-on.toml` (a latency fault never healed, then a failed assertion), with a
+/// panic right after the fault when asked: the relay listened while the fault was on, and
+/// neither it nor any object of the run is left.
+async fn latency_left_on(panic_after_fault: bool) {
+    let mut during_fault = None;
+    let outcome = run(
+        &scenario("latency-left-on.toml"),
+        &options(),
+        &mut |event| {
+            if let RunEvent::StepFinished { index: 0, .. } = event {
+                during_fault = Some(listening_ports());
+                if panic_after_fault {
+                    panic!("planted panic with the latency on");
+                }
+            }
+        },
+    )
+    .await
+    .expect("the run starts");
+    assert!(!outcome.passed);
+    let port = relay_port(&outcome.events).expect("the latency fault ran through a relay");
+    assert!(
+        during_fault.is_some_and(|ports| ports.contains(&port)),
+        "the relay did not listen on port {port} while the fault was on"
+    );
+    assert!(
+        !listening_ports().contains(&port),
+        "the relay still listens on port {port} after the run"
+    );
+    assert_eq!(objects_of(&outcome.run_id).await, (0, 0, 0));
+    if let Some(bundle) = outcome.bundle {
+        std::fs::remove_dir_all(bundle).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_with_latency_on_stops_its_relay() {
+    latency_left_on(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_with_latency_on_stops_the_relay() {
+    latency_left_on(true).await;
 }
 
 /// Starts `cbh run` on the slow scenario and returns it with its run id once the cluster is up.

@@ -362,6 +362,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_clusters_relays_stop_together() {
+        let relays = Relays::default();
+        let (a, b) = (relay_to_echo().await, relay_to_echo().await);
+        let listening = [a.local_addr(), b.local_addr()];
+        relays.insert("scdw", a);
+        relays.insert("sdw1", b);
+        assert_eq!(relays.with("scdw", DelayRelay::accepted), Some(0));
+        relays.stop_all().await;
+        for addr in listening {
+            assert!(
+                TcpStream::connect(addr).await.is_err(),
+                "{addr} still accepts"
+            );
+        }
+        assert!(relays.take("scdw").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_relay_stops_accepting() {
+        let relay = relay_to_echo().await;
+        let listen = relay.local_addr();
+        drop(relay);
+        // The abort takes effect when the runtime next polls the relay's task.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while TcpStream::connect(listen).await.is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{listen} still accepts"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
     async fn a_target_that_refuses_closes_the_accepted_connection() {
         // A port that was free a moment ago: nothing listens there.
         let target = TcpListener::bind("127.0.0.1:0")
