@@ -261,6 +261,24 @@ mod tests {
                     [[step]]\naction = \"fault\"\nfault = \"slow_link\"\nhost = \"sdw1\"\nrate = \"1mbit\"\n";
         let scenario = Scenario::parse(std::path::Path::new("t.toml"), text).unwrap();
         assert_eq!(net_admin_hosts(&scenario.steps), ["scdw", "sdw1"]);
+        // Latency changes the standby's network only: the peer's side is SQL and pg_hba.conf.
+        let text = "[[step]]\naction = \"fault\"\nfault = \"latency\"\nhost = \"scdw\"\n\
+                    peer = \"cdw\"\ndelay = \"200ms\"\n";
+        let scenario = Scenario::parse(std::path::Path::new("t.toml"), text).unwrap();
+        assert_eq!(net_admin_hosts(&scenario.steps), ["scdw"]);
+    }
+
+    #[test]
+    fn latency_that_cannot_be_had_says_so_plainly() {
+        let e = NemesisError::LatencyUnavailable {
+            host: "scdw".into(),
+            why: "the kernel has no netem (Error: Specified qdisc kind is unknown.), and ..."
+                .into(),
+        };
+        assert!(e.to_string().starts_with(
+            "failed to add latency on scdw: latency is not available on this host: \
+                          the kernel has no netem"
+        ));
     }
 
     #[test]
