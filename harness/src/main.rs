@@ -467,6 +467,9 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
                     ready_timeout,
                 },
         } => {
+            // Before Docker: without a checkout there is nothing to build.
+            image::check_emulated_context(&image::emulated_context())
+                .map_err(|e| setup(Box::new(e)))?;
             let engine = docker::Engine::connect()
                 .await
                 .map_err(|e| setup(Box::new(e)))?;
