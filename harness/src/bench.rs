@@ -21,7 +21,7 @@ use crate::scenario::{run, RunError, RunOptions, RunOutcome, Scenario};
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Runs per measurement. Default 3.
+    /// Runs per measurement. Default 3; 0 measures the images alone.
     pub runs: usize,
     /// Scenario files to time end to end.
     pub scenarios: Vec<PathBuf>,
@@ -131,7 +131,13 @@ pub async fn bench(
     let mut scratch = Figure::new("bring-up to standby sync (from scratch)", "s");
     let mut memory = Figure::new("peak memory of a cluster", "MiB");
     let mut e2e_last = None;
-    for (n, path) in options.scenarios.iter().enumerate() {
+    // `--runs 0`: the image figures alone.
+    let scenarios = if options.runs == 0 {
+        &[][..]
+    } else {
+        &options.scenarios[..]
+    };
+    for (n, path) in scenarios.iter().enumerate() {
         let scenario = Scenario::load(path).map_err(|e| setup(&e))?;
         let quiet = |templates| RunOptions {
             image: Some(image.clone()),
@@ -217,12 +223,13 @@ pub async fn bench(
             figures.push(failover);
         }
     }
-    figures.push(bringup);
-    if !scratch.samples.is_empty() {
-        figures.push(scratch);
+    for figure in [bringup, scratch] {
+        if !figure.samples.is_empty() {
+            figures.push(figure);
+        }
     }
 
-    if let Some(script) = &options.baseline {
+    if let Some(script) = options.baseline.as_ref().filter(|_| options.runs > 0) {
         let mut baseline = Figure::new("baseline script (raw PostgreSQL, docker exec)", "s");
         for i in 0..options.runs {
             let seconds = run_baseline(script, &image).await?;
@@ -251,7 +258,9 @@ pub async fn bench(
             figures.push(baseline);
         }
     }
-    figures.push(memory);
+    if !memory.samples.is_empty() {
+        figures.push(memory);
+    }
     Ok(figures)
 }
 

@@ -161,7 +161,7 @@ enum Command {
     /// Measure: seed scenarios end to end, bring-up, failover, the baseline script, memory, the
     /// cold and warm image build.
     Bench {
-        /// Runs per measurement.
+        /// Runs per measurement (0: only the image figures).
         #[arg(long, default_value_t = 3)]
         runs: usize,
         /// Scenario files to time (default: the two seed scenarios).
