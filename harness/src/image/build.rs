@@ -403,7 +403,7 @@ fn context_files(context: &Path) -> Result<Vec<ContextFile>, ImageError> {
                 .to_string_lossy()
                 .into_owned();
             // A binary compiled by hand (see the Dockerfile) is not a source: the harness adds
-            // its own to the context.
+            // its own to the context, at the same path.
             if entry.file_name() == "target" || rel == gputil::BINARY || ignored(patterns, &rel) {
                 continue;
             }
