@@ -20,9 +20,11 @@ pub const BINARY: &str = "rootfs/usr/local/cloudberry-db/bin/gputil";
 /// The name of the binary target.
 const TARGET_NAME: &str = "gputil";
 
-/// The cargo profile (workspace `Cargo.toml`): release without optimization, which compiles in a
-/// third of the time and is as fast for programs that mostly wait on others.
-const PROFILE: &str = "gputil";
+/// The optimization level of the release profile, set through cargo's environment so that it
+/// holds wherever the crate sits (in the workspace or a copy of the context): none, which
+/// compiles in a third of the time and is as fast for programs that mostly wait on ssh, psql and
+/// pg_ctl.
+const OPT_LEVEL: &str = "0";
 
 /// Directory of the crate inside the emulated image's build context.
 pub const CRATE_DIR: &str = "gputils";
@@ -70,8 +72,9 @@ fn command_line(cargo: &Cargo, manifest: &Path) -> String {
         .map(|d| format!(" --target-dir {}", d.display()))
         .unwrap_or_default();
     format!(
-        "CARGO_ENCODED_RUSTFLAGS=-Ctarget-feature=+crt-static {} build --profile {PROFILE} \
-         --target {} --manifest-path {}{target_dir}",
+        "CARGO_ENCODED_RUSTFLAGS=-Ctarget-feature=+crt-static \
+         CARGO_PROFILE_RELEASE_OPT_LEVEL={OPT_LEVEL} {} build --release --target {} \
+         --manifest-path {}{target_dir}",
         cargo.program.to_string_lossy(),
         target_triple(),
         manifest.display()
@@ -85,8 +88,7 @@ pub async fn compile(cargo: &Cargo, context: &Path) -> Result<Compiled, ImageErr
     let mut cmd = tokio::process::Command::new(&cargo.program);
     cmd.args([
         "build",
-        "--profile",
-        PROFILE,
+        "--release",
         "--message-format=json-render-diagnostics",
     ])
     .arg("--target")
@@ -96,6 +98,7 @@ pub async fn compile(cargo: &Cargo, context: &Path) -> Result<Compiled, ImageErr
     // Takes precedence over RUSTFLAGS and cargo configuration; with an explicit --target it
     // reaches only this crate's objects, never build scripts or the host's other builds.
     .env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+crt-static")
+    .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", OPT_LEVEL)
     .kill_on_drop(true);
     if let Some(dir) = &cargo.target_dir {
         cmd.arg("--target-dir").arg(dir);
