@@ -527,9 +527,48 @@ mod tests {
     }
 
     #[test]
+    fn the_compiled_utilities_join_the_context_but_not_the_tag() {
+        let files = [file("Dockerfile", b"FROM x")];
+        let tar = context_tar(&files, b"\x7fELF").expect("packed");
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let entries: Vec<(String, u32)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let path = e.path().unwrap().to_string_lossy().into_owned();
+                (path, e.header().mode().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("Dockerfile".to_string(), 0o644),
+                (gputil::BINARY.to_string(), 0o755)
+            ]
+        );
+
+        // A binary compiled by hand into the context (as the Dockerfile's header shows) is
+        // neither hashed nor sent twice.
+        let dir = std::env::temp_dir().join(format!("cbharness-ctx-{}", std::process::id()));
+        let bin = dir.join(gputil::BINARY);
+        std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+        std::fs::write(dir.join("Dockerfile"), "FROM x").unwrap();
+        let before = context_hash(&context_files(&dir).unwrap(), "base");
+        std::fs::write(&bin, "binary").unwrap();
+        let listed = context_files(&dir).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(listed.iter().all(|f| f.rel != gputil::BINARY));
+        assert_eq!(context_hash(&listed, "base"), before);
+    }
+
+    #[test]
     fn the_emulated_context_is_in_the_repository() {
         let files = context_files(&emulated_context()).expect("context readable");
         assert!(files.iter().any(|f| f.rel == "Dockerfile"));
         assert!(files.iter().all(|f| !f.rel.contains("target/")));
+        check_emulated_context(&emulated_context()).expect("the checkout's context");
+        let missing = check_emulated_context(Path::new("/nonexistent")).unwrap_err();
+        assert!(matches!(missing, ImageError::NoContext { .. }));
     }
 }
