@@ -3,14 +3,17 @@
 //! Figures are medians over several runs of each seed scenario end to end (with their image,
 //! bring-up and steps times and the failover time read from the history), the baseline script
 //! `bench/baseline.sh` (the same procedure with raw PostgreSQL and `docker exec`), their ratio,
-//! the warm image check, and the peak memory of a cluster (sum of its containers, sampled every
+//! the cold image build (the utilities compiled in an empty target directory, the image built
+//! without the engine's cache; optionally the debootstrap of the base), the warm image check,
+//! and the peak memory of a cluster (sum of its containers, sampled every
 //! second). Speed is measured here, never asserted by a timed test.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::cluster::template;
-use crate::docker::{owner_id, Engine, LABEL_OWNER};
+use crate::docker::{owner_id, Engine, LABEL, LABEL_OWNER, LABEL_SCRATCH};
 use crate::history::{Event, Kind};
 use crate::image;
 use crate::scenario::{run, RunError, RunOptions, RunOutcome, Scenario};
@@ -18,7 +21,7 @@ use crate::scenario::{run, RunError, RunOptions, RunOutcome, Scenario};
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Runs per measurement. Default 3.
+    /// Runs per measurement. Default 3; 0 measures the images alone.
     pub runs: usize,
     /// Scenario files to time end to end.
     pub scenarios: Vec<PathBuf>,
@@ -26,6 +29,13 @@ pub struct BenchOptions {
     pub baseline: Option<PathBuf>,
     /// Node image; default the emulated image.
     pub image: Option<String>,
+    /// Cold builds of the emulated image (compile and image build without any cache, into a
+    /// scratch tag removed afterwards); about a minute each. Default 1; 0 skips them, as does a
+    /// named `image`.
+    pub cold_runs: usize,
+    /// Also time making the Debian base with debootstrap (into a scratch tag). Default off: it
+    /// needs root, debootstrap and the Debian mirror.
+    pub cold_base: bool,
 }
 
 /// One measured quantity.
@@ -113,12 +123,21 @@ pub async fn bench(
         warm.samples.push(started.elapsed().as_secs_f64());
     }
     figures.push(warm);
+    if options.image.is_none() {
+        figures.extend(cold_builds(&engine, options, progress).await?);
+    }
 
     let mut bringup = Figure::new("bring-up to standby sync (from the template)", "s");
     let mut scratch = Figure::new("bring-up to standby sync (from scratch)", "s");
     let mut memory = Figure::new("peak memory of a cluster", "MiB");
     let mut e2e_last = None;
-    for (n, path) in options.scenarios.iter().enumerate() {
+    // `--runs 0`: the image figures alone.
+    let scenarios = if options.runs == 0 {
+        &[][..]
+    } else {
+        &options.scenarios[..]
+    };
+    for (n, path) in scenarios.iter().enumerate() {
         let scenario = Scenario::load(path).map_err(|e| setup(&e))?;
         let quiet = |templates| RunOptions {
             image: Some(image.clone()),
@@ -204,12 +223,13 @@ pub async fn bench(
             figures.push(failover);
         }
     }
-    figures.push(bringup);
-    if !scratch.samples.is_empty() {
-        figures.push(scratch);
+    for figure in [bringup, scratch] {
+        if !figure.samples.is_empty() {
+            figures.push(figure);
+        }
     }
 
-    if let Some(script) = &options.baseline {
+    if let Some(script) = options.baseline.as_ref().filter(|_| options.runs > 0) {
         let mut baseline = Figure::new("baseline script (raw PostgreSQL, docker exec)", "s");
         for i in 0..options.runs {
             let seconds = run_baseline(script, &image).await?;
@@ -238,7 +258,68 @@ pub async fn bench(
             figures.push(baseline);
         }
     }
-    figures.push(memory);
+    if !memory.samples.is_empty() {
+        figures.push(memory);
+    }
+    Ok(figures)
+}
+
+/// The cold image build figures: total, compile and image build, and the debootstrap of the
+/// base when asked. Each build goes to a scratch tag, labelled so that `cbh gc` reaps it if
+/// this process dies, and removed at once.
+async fn cold_builds(
+    engine: &Engine,
+    options: &BenchOptions,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<Vec<Figure>, BenchError> {
+    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
+    let bench_id = format!("bench-{}", std::process::id());
+    let labels = HashMap::from([
+        (LABEL.to_string(), bench_id.clone()),
+        (LABEL_OWNER.to_string(), owner_id()),
+        (LABEL_SCRATCH.to_string(), "true".to_string()),
+    ]);
+    let mut figures = Vec::new();
+    if options.cold_base {
+        let mut base = Figure::new("cold base image (debootstrap and import)", "s");
+        let tag = format!("cbharness/scratch:{bench_id}-base");
+        let made = image::debootstrap_base(engine, &tag, &labels).await;
+        let removed = engine.remove_image(&tag).await;
+        let seconds = made.map_err(|e| setup(&e))?.as_secs_f64();
+        removed.map_err(|e| setup(&e))?;
+        progress(&format!("cold base image: {seconds:.1}s"));
+        base.samples.push(seconds);
+        figures.push(base);
+    }
+    let mut total = Figure::new("cold image build (compile + image build)", "s");
+    let mut compile = Figure::new("cold image build: compile the utilities", "s");
+    let mut build = Figure::new("cold image build: image build without cache", "s");
+    let context = image::emulated_context();
+    for i in 0..options.cold_runs {
+        let tag = format!("cbharness/scratch:{bench_id}-{i}");
+        let mut image_labels = labels.clone();
+        image_labels.insert("cbharness.image".into(), "emulated".into());
+        let built = image::cold_build(engine, &context, &tag, image_labels).await;
+        let removed = engine.remove_image(&tag).await;
+        let built = built.map_err(|e| BenchError::RunFailed {
+            what: "cold image build".into(),
+            message: e.to_string(),
+        })?;
+        removed.map_err(|e| setup(&e))?;
+        let (c, b) = (built.compile.as_secs_f64(), built.image.as_secs_f64());
+        progress(&format!(
+            "cold image build {}/{}: {:.1}s (compile {c:.1}s, image build {b:.1}s)",
+            i + 1,
+            options.cold_runs,
+            c + b
+        ));
+        total.samples.push(c + b);
+        compile.samples.push(c);
+        build.samples.push(b);
+    }
+    if !total.samples.is_empty() {
+        figures.extend([total, compile, build]);
+    }
     Ok(figures)
 }
 

@@ -27,6 +27,9 @@ pub const LABEL_TOPOLOGY: &str = "cbharness.topology";
 /// Label (value `true`) of the marker volume of a cluster left running on request (`cbh up`,
 /// `cbh run --keep`): `cbh gc` without `--all` leaves every object of its run alone.
 pub const LABEL_KEPT: &str = "cbharness.kept";
+/// Label (value `true`) of an image made to be thrown away (the bench's cold image builds): its
+/// maker removes it, and `cbh gc` removes it once its owner is gone.
+pub const LABEL_SCRATCH: &str = "cbharness.scratch";
 
 /// Errors at the Docker boundary.
 #[derive(Debug, thiserror::Error)]
@@ -490,6 +493,38 @@ impl Engine {
             .into_iter()
             .map(|v| (v.name, v.labels))
             .collect())
+    }
+
+    /// Lists images carrying `label` with their labels.
+    pub async fn images_with_label(
+        &self,
+        label: &str,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, DockerError> {
+        let filters = HashMap::from([("label", vec![label])]);
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::new()
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_images(Some(options))
+            .await
+            .map_err(DockerError::api("list images"))?;
+        Ok(list.into_iter().map(|i| (i.id, i.labels)).collect())
+    }
+
+    /// Removes an image by id or tag, with every tag it has; one already gone counts as removed.
+    pub async fn remove_image(&self, image: &str) -> Result<(), DockerError> {
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::new()
+            .force(true)
+            .build();
+        match self.docker.remove_image(image, Some(options), None).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(source) => Err(DockerError::classify(
+                format!("remove image {image}"),
+                source,
+            )),
+        }
     }
 
     /// Removes a container and its anonymous volumes, whatever its state; a container that is

@@ -158,9 +158,10 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Measure: seed scenarios end to end, bring-up, failover, the baseline script, memory.
+    /// Measure: seed scenarios end to end, bring-up, failover, the baseline script, memory, the
+    /// cold and warm image build.
     Bench {
-        /// Runs per measurement.
+        /// Runs per measurement (0: only the image figures).
         #[arg(long, default_value_t = 3)]
         runs: usize,
         /// Scenario files to time (default: the two seed scenarios).
@@ -169,9 +170,17 @@ enum Command {
         /// Skip the baseline script (bench/baseline.sh).
         #[arg(long)]
         no_baseline: bool,
-        /// Node image to use instead of the emulated one (also `CBH_IMAGE`).
+        /// Node image to use instead of the emulated one (also `CBH_IMAGE`); skips the cold
+        /// image build.
         #[arg(long, env = "CBH_IMAGE")]
         image: Option<String>,
+        /// Cold builds of the emulated image to time (about a minute each; 0 skips them).
+        #[arg(long, default_value_t = 1)]
+        cold_runs: usize,
+        /// Also time making the Debian base image with debootstrap (needs root and the
+        /// Debian mirror).
+        #[arg(long)]
+        cold_base: bool,
     },
     /// Node images.
     Image {
@@ -284,6 +293,8 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             mut scenarios,
             no_baseline,
             image,
+            cold_runs,
+            cold_base,
         } => {
             let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
             if scenarios.is_empty() {
@@ -300,6 +311,8 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
                 scenarios,
                 baseline: (!no_baseline).then(|| root.join("bench/baseline.sh")),
                 image,
+                cold_runs,
+                cold_base,
             };
             println!(
                 "cbh bench: {runs} runs each, {} cores",
@@ -450,6 +463,9 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Image {
             command: ImageCommand::Build,
         } => {
+            // Before Docker: without a checkout there is nothing to build.
+            image::check_emulated_context(&image::emulated_context())
+                .map_err(|e| setup(Box::new(e)))?;
             let engine = docker::Engine::connect()
                 .await
                 .map_err(|e| setup(Box::new(e)))?;

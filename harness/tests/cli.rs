@@ -93,6 +93,28 @@ fn a_missing_image_names_it_and_how_to_build_one_and_exits_2() {
     assert!(err.contains("image build"), "{err}");
 }
 
+/// An installed `cbh` has no checkout to build the emulated image from: it says where it
+/// looked and how to fix it, before touching Docker.
+#[test]
+fn image_build_without_the_build_context_names_it_and_exits_2() {
+    let out = cbh(
+        &["image", "build"],
+        &[
+            ("CBH_EMULATED_CONTEXT", "/nonexistent/images/emulated"),
+            ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("/nonexistent/images/emulated"), "{err}");
+    assert!(
+        err.contains("cargo run -p cbharness -- image build"),
+        "{err}"
+    );
+    assert!(err.contains("CBH_EMULATED_CONTEXT"), "{err}");
+    assert!(!err.contains("Docker engine"), "{err}");
+}
+
 /// The commands that work on a cluster by run id check their arguments before Docker, and say
 /// so when Docker is not there.
 #[rstest]

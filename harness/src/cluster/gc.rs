@@ -10,7 +10,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::docker::{owner_alive, owner_id, DockerError, Engine, LABEL, LABEL_KEPT, LABEL_OWNER};
+use crate::docker::{
+    owner_alive, owner_id, DockerError, Engine, LABEL, LABEL_KEPT, LABEL_OWNER, LABEL_SCRATCH,
+};
 
 /// What a collection removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -21,6 +23,8 @@ pub struct GcReport {
     pub networks: usize,
     /// Volumes removed.
     pub volumes: usize,
+    /// Scratch images removed (a killed bench's cold builds).
+    pub images: usize,
     /// Kept runs left alone (only without `all`).
     pub kept: usize,
 }
@@ -32,6 +36,9 @@ impl std::fmt::Display for GcReport {
             "removed {} containers, {} networks, {} volumes",
             self.containers, self.networks, self.volumes
         )?;
+        if self.images > 0 {
+            write!(f, ", {} scratch images", self.images)?;
+        }
         match self.kept {
             0 => Ok(()),
             1 => write!(f, "; left 1 kept cluster (`cbh down RUN_ID` removes it)"),
@@ -122,6 +129,14 @@ async fn collect(
             report.volumes += 1;
         }
     }
+    // Only images marked scratch: cluster templates carry the run labels of the containers
+    // they were committed from, and outlive that run by design.
+    for (id, labels) in engine.images_with_label(filter).await? {
+        if labels.get(LABEL_SCRATCH).is_some_and(|v| v == "true") && doomed(&labels) {
+            engine.remove_image(&id).await?;
+            report.images += 1;
+        }
+    }
     Ok(report)
 }
 
@@ -162,6 +177,7 @@ mod tests {
             containers: 3,
             networks: 1,
             volumes: 0,
+            images: 0,
             kept: 1,
         };
         assert_eq!(
@@ -172,6 +188,14 @@ mod tests {
         assert_eq!(
             GcReport::default().to_string(),
             "removed 0 containers, 0 networks, 0 volumes"
+        );
+        let images = GcReport {
+            images: 2,
+            ..GcReport::default()
+        };
+        assert_eq!(
+            images.to_string(),
+            "removed 0 containers, 0 networks, 0 volumes, 2 scratch images"
         );
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! The base is the first of: a local `debian:trixie-slim`, a local [`BASE_TAG`], a pull of
 //! `debian:trixie-slim`, a `debootstrap --variant=minbase trixie` imported through the Docker API.
-//! The emulated image (`images/emulated`) is tagged by a hash of its build context and the base
-//! image id, so an unchanged image is never rebuilt. Builds are serialized across processes with
+//! The emulated image (`images/emulated`) is tagged by a hash of its sources (the build context,
+//! the utilities' crate included) and the base image id, so an unchanged image is never rebuilt;
+//! the utilities are compiled on the host (`gputil.rs`) only when the image has to be built, and
+//! the binary joins the context that is sent. Builds are serialized across processes with
 //! a file lock: nextest runs every test in its own process, so nothing in-process could share
 //! the work.
 
@@ -11,12 +13,14 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::error::{io, ImageError};
+use super::gputil;
 use crate::docker::{is_not_found, DockerError, Engine};
 
 /// Tag of the base image made by debootstrap.
@@ -57,16 +61,25 @@ pub async fn exists(engine: &Engine, image: &str) -> Result<bool, ImageError> {
     }
 }
 
-/// Builds (or finds) the emulated image for `context` and returns its tag.
+/// Fails with [`ImageError::NoContext`] unless `context` holds the emulated image's sources:
+/// an installed `cbh` has no checkout to build from.
+pub fn check_emulated_context(context: &Path) -> Result<(), ImageError> {
+    let crate_manifest = context.join(gputil::CRATE_DIR).join("Cargo.toml");
+    if context.join("Dockerfile").is_file() && crate_manifest.is_file() {
+        Ok(())
+    } else {
+        Err(ImageError::NoContext {
+            context: context.to_path_buf(),
+        })
+    }
+}
+
+/// Builds (or finds) the emulated image for `context` and returns its tag. Cargo runs only when
+/// the tag is missing: the tag hashes the sources, never the compiled binary.
 pub async fn ensure_emulated(engine: &Engine, context: &Path) -> Result<String, ImageError> {
+    check_emulated_context(context)?;
     let base = ensure_base(engine).await?;
-    let base_id = engine
-        .api()
-        .inspect_image(&base)
-        .await
-        .map_err(DockerError::api(format!("inspect image {base}")))?
-        .id
-        .unwrap_or_default();
+    let base_id = image_id(engine, &base).await?;
     let files = context_files(context)?;
     let hash = context_hash(&files, &base_id);
     let tag = format!("{EMULATED_REPO}:{hash}");
@@ -79,16 +92,105 @@ pub async fn ensure_emulated(engine: &Engine, context: &Path) -> Result<String, 
         return Ok(tag);
     }
     tracing::info!(%tag, context = %context.display(), "building the emulated node image");
-    let body = context_tar(&files)?;
-    let log_path = std::env::temp_dir().join(format!("cbharness-build-{hash}.log"));
+    let binary = gputil::compile(&gputil::Cargo::from_env(), context).await?;
+    let spec = BuildSpec {
+        tag: &tag,
+        base: &base,
+        no_cache: false,
+        labels: HashMap::from([("cbharness.image".to_string(), "emulated".to_string())]),
+    };
+    build(engine, context, &files, &binary.bytes, &spec).await?;
+    Ok(tag)
+}
+
+/// What a cold build of the emulated image took.
+#[derive(Debug, Clone, Copy)]
+pub struct ColdBuild {
+    /// Compiling the node utilities in an empty target directory.
+    pub compile: Duration,
+    /// The image build without the engine's cache.
+    pub image: Duration,
+}
+
+/// Builds the emulated image from nothing but its base, as on a fresh machine: the utilities
+/// compiled in an empty target directory (removed afterwards), the image built without the
+/// engine's cache, tagged `tag` with `labels`. The caller removes the image.
+pub async fn cold_build(
+    engine: &Engine,
+    context: &Path,
+    tag: &str,
+    labels: HashMap<String, String>,
+) -> Result<ColdBuild, ImageError> {
+    check_emulated_context(context)?;
+    let base = ensure_base(engine).await?;
+    let files = context_files(context)?;
+    let target_dir = std::env::temp_dir().join(format!("cbharness-cold-{}", std::process::id()));
+    let cargo = gputil::Cargo {
+        target_dir: Some(target_dir.clone()),
+        ..gputil::Cargo::from_env()
+    };
+    let compiled = gputil::compile(&cargo, context).await;
+    let _ = std::fs::remove_dir_all(&target_dir);
+    let compiled = compiled?;
+    let started = Instant::now();
+    let spec = BuildSpec {
+        tag,
+        base: &base,
+        no_cache: true,
+        labels,
+    };
+    build(engine, context, &files, &compiled.bytes, &spec).await?;
+    Ok(ColdBuild {
+        compile: compiled.elapsed,
+        image: started.elapsed(),
+    })
+}
+
+async fn image_id(engine: &Engine, image: &str) -> Result<String, ImageError> {
+    Ok(engine
+        .api()
+        .inspect_image(image)
+        .await
+        .map_err(DockerError::api(format!("inspect image {image}")))?
+        .id
+        .unwrap_or_default())
+}
+
+/// One build of the emulated image.
+struct BuildSpec<'a> {
+    tag: &'a str,
+    base: &'a str,
+    no_cache: bool,
+    labels: HashMap<String, String>,
+}
+
+/// Sends `files` and the compiled `binary` as the build context and builds `spec.tag`, the
+/// whole build output going to a log file that an error names.
+async fn build(
+    engine: &Engine,
+    context: &Path,
+    files: &[ContextFile],
+    binary: &[u8],
+    spec: &BuildSpec<'_>,
+) -> Result<(), ImageError> {
+    let tag = spec.tag;
+    let body = context_tar(files, binary)?;
+    let log_name = tag.replace(['/', ':'], "-");
+    let log_path = std::env::temp_dir().join(format!("cbharness-build-{log_name}.log"));
     let mut log = File::create(&log_path).map_err(io("create the build log"))?;
+    let labels: HashMap<&str, &str> = spec
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let options = BuildImageOptionsBuilder::new()
-        .t(&tag)
+        .t(tag)
         .dockerfile("Dockerfile")
         .rm(true)
         .forcerm(true)
-        .buildargs(&HashMap::from([("BASE", base.as_str())]))
-        .labels(&HashMap::from([("cbharness.image", "emulated")]))
+        .nocache(spec.no_cache)
+        .buildargs(&HashMap::from([("BASE", spec.base)]))
+        .labels(&labels)
         .build();
     let mut stream = engine
         .api()
@@ -101,7 +203,7 @@ pub async fn ensure_emulated(engine: &Engine, context: &Path) -> Result<String, 
             );
         }
         ImageError::Build {
-            tag: tag.clone(),
+            tag: tag.to_string(),
             context: context.to_path_buf(),
             message,
             log: log_path.clone(),
@@ -124,10 +226,10 @@ pub async fn ensure_emulated(engine: &Engine, context: &Path) -> Result<String, 
             }
         }
     }
-    if !exists(engine, &tag).await? {
+    if !exists(engine, tag).await? {
         return Err(fail("the build ended without producing the image".into()));
     }
-    Ok(tag)
+    Ok(())
 }
 
 /// Finds or makes the Debian trixie base image and returns its tag.
@@ -144,7 +246,7 @@ pub async fn ensure_base(engine: &Engine) -> Result<String, ImageError> {
     if pull(engine, UPSTREAM_BASE).await {
         return Ok(UPSTREAM_BASE.to_string());
     }
-    debootstrap_import(engine).await?;
+    debootstrap_import(engine, BASE_TAG, Vec::new()).await?;
     Ok(BASE_TAG.to_string())
 }
 
@@ -160,9 +262,36 @@ async fn pull(engine: &Engine, image: &str) -> bool {
     true
 }
 
-async fn debootstrap_import(engine: &Engine) -> Result<(), ImageError> {
+/// Makes a base image with debootstrap as `tag`, whatever is local, and returns the time it
+/// took: how long a machine without a base image waits before its first image build. `labels`
+/// go on the image (the bench marks it scratch).
+pub async fn debootstrap_base(
+    engine: &Engine,
+    tag: &str,
+    labels: &HashMap<String, String>,
+) -> Result<Duration, ImageError> {
+    let changes = labels
+        .iter()
+        .map(|(k, v)| format!("LABEL {k}={v:?}"))
+        .collect();
+    let started = Instant::now();
+    debootstrap_import(engine, tag, changes).await?;
+    Ok(started.elapsed())
+}
+
+/// Runs debootstrap into a temporary directory and imports it as `tag`, with Dockerfile
+/// `changes` applied.
+async fn debootstrap_import(
+    engine: &Engine,
+    tag: &str,
+    changes: Vec<String>,
+) -> Result<(), ImageError> {
     let no_base = |reason: String| ImageError::NoBase { reason };
-    let dir = std::env::temp_dir().join(format!("cbharness-rootfs-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "cbharness-rootfs-{}-{}",
+        std::process::id(),
+        tag.replace(['/', ':'], "-")
+    ));
     let mirror = std::env::var("CBH_DEBIAN_MIRROR")
         .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
     tracing::info!(dir = %dir.display(), %mirror, "making a base image with debootstrap");
@@ -177,6 +306,14 @@ async fn debootstrap_import(engine: &Engine) -> Result<(), ImageError> {
     if !status.success() {
         let _ = std::fs::remove_dir_all(&dir);
         return Err(no_base(format!("debootstrap exited with {status}")));
+    }
+    // The packages debootstrap downloaded are installed: nothing reads them again.
+    if let Ok(entries) = std::fs::read_dir(dir.join("var/cache/apt/archives")) {
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "deb") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
     // GNU tar keeps device nodes and symlinks exactly as debootstrap made them.
     let output = tokio::process::Command::new("tar")
@@ -193,11 +330,12 @@ async fn debootstrap_import(engine: &Engine) -> Result<(), ImageError> {
             output.status
         )));
     }
-    let (repo, tag) = BASE_TAG.split_once(':').expect("BASE_TAG has a tag");
+    let (repo, version) = tag.split_once(':').unwrap_or((tag, "latest"));
     let options = CreateImageOptionsBuilder::new()
         .from_src("-")
         .repo(repo)
-        .tag(tag)
+        .tag(version)
+        .changes(changes)
         .build();
     let mut stream = engine.api().create_image(
         Some(options),
@@ -206,7 +344,7 @@ async fn debootstrap_import(engine: &Engine) -> Result<(), ImageError> {
     );
     while let Some(item) = stream.next().await {
         item.map_err(DockerError::api(format!(
-            "import the debootstrap rootfs as {BASE_TAG}"
+            "import the debootstrap rootfs as {tag}"
         )))?;
     }
     Ok(())
@@ -264,7 +402,9 @@ fn context_files(context: &Path) -> Result<Vec<ContextFile>, ImageError> {
                 .expect("walked paths are under the root")
                 .to_string_lossy()
                 .into_owned();
-            if entry.file_name() == "target" || ignored(patterns, &rel) {
+            // A binary compiled by hand (see the Dockerfile) is not a source: the harness adds
+            // its own to the context, at the same path.
+            if entry.file_name() == "target" || rel == gputil::BINARY || ignored(patterns, &rel) {
                 continue;
             }
             let meta = entry
@@ -306,9 +446,15 @@ fn context_hash(files: &[ContextFile], base_id: &str) -> String {
         .collect()
 }
 
-fn context_tar(files: &[ContextFile]) -> Result<Vec<u8>, ImageError> {
+/// The build context: the source files and the compiled utilities as [`gputil::BINARY`].
+fn context_tar(files: &[ContextFile], binary: &[u8]) -> Result<Vec<u8>, ImageError> {
     let mut builder = tar::Builder::new(Vec::new());
-    for f in files {
+    let compiled = ContextFile {
+        rel: gputil::BINARY.to_string(),
+        mode: 0o755,
+        bytes: binary.to_vec(),
+    };
+    for f in files.iter().chain([&compiled]) {
         let mut header = tar::Header::new_gnu();
         header.set_size(f.bytes.len() as u64);
         header.set_mode(f.mode);
@@ -381,9 +527,48 @@ mod tests {
     }
 
     #[test]
+    fn the_compiled_utilities_join_the_context_but_not_the_tag() {
+        let files = [file("Dockerfile", b"FROM x")];
+        let tar = context_tar(&files, b"\x7fELF").expect("packed");
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let entries: Vec<(String, u32)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let path = e.path().unwrap().to_string_lossy().into_owned();
+                (path, e.header().mode().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("Dockerfile".to_string(), 0o644),
+                (gputil::BINARY.to_string(), 0o755)
+            ]
+        );
+
+        // A binary compiled by hand into the context (as the Dockerfile's header shows) is
+        // neither hashed nor sent twice.
+        let dir = std::env::temp_dir().join(format!("cbharness-ctx-{}", std::process::id()));
+        let bin = dir.join(gputil::BINARY);
+        std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+        std::fs::write(dir.join("Dockerfile"), "FROM x").unwrap();
+        let before = context_hash(&context_files(&dir).unwrap(), "base");
+        std::fs::write(&bin, "binary").unwrap();
+        let listed = context_files(&dir).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(listed.iter().all(|f| f.rel != gputil::BINARY));
+        assert_eq!(context_hash(&listed, "base"), before);
+    }
+
+    #[test]
     fn the_emulated_context_is_in_the_repository() {
         let files = context_files(&emulated_context()).expect("context readable");
         assert!(files.iter().any(|f| f.rel == "Dockerfile"));
         assert!(files.iter().all(|f| !f.rel.contains("target/")));
+        check_emulated_context(&emulated_context()).expect("the checkout's context");
+        let missing = check_emulated_context(Path::new("/nonexistent")).unwrap_err();
+        assert!(matches!(missing, ImageError::NoContext { .. }));
     }
 }

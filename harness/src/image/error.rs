@@ -34,6 +34,39 @@ pub enum ImageError {
         /// Where the whole build output is.
         log: PathBuf,
     },
+    /// The emulated image's build context is not where `cbh` looks for it (an installed `cbh`
+    /// without a checkout of the repository).
+    #[error(
+        "failed to find the emulated image's build context at {context} (its Dockerfile, and \
+         the gputils crate that cbh compiles with cargo): run cbh from a checkout of the \
+         cbharness repository (`cargo run -p cbharness -- image build`), or set \
+         CBH_EMULATED_CONTEXT to a checkout's images/emulated"
+    )]
+    NoContext {
+        /// Where it was looked for.
+        context: PathBuf,
+    },
+    /// Cargo could not be started to compile the node utilities.
+    #[error(
+        "failed to run `{program}`, which compiles the node utilities of the emulated image: \
+         install Rust with rustup (https://rustup.rs) so that `cargo` is on PATH, or name it \
+         with CARGO=/path/to/cargo"
+    )]
+    NoCargo {
+        /// The program that was run.
+        program: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Cargo failed to compile the node utilities.
+    #[error("failed to compile the node utilities with `{command}`:\n{message}")]
+    Compile {
+        /// The command, to run by hand.
+        command: String,
+        /// The end of cargo's output.
+        message: String,
+    },
     /// A user-named image does not exist.
     #[error(
         "failed to find image `{0}` in the local Docker engine; build it first (the emulated \
