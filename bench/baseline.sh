@@ -29,8 +29,8 @@ wait_sync() { # coordinator host
     sleep 0.05
   done
 }
-new_instance() { # host, datadir, port
-  pg "$1" "initdb -D $2 -A trust --no-sync >/dev/null \
+new_instance() { # host, datadir, port (1 MB WAL segments, as the emulated image's instances)
+  pg "$1" "initdb -D $2 -A trust --no-sync --wal-segsize=1 >/dev/null \
     && printf \"listen_addresses='*'\nunix_socket_directories='/tmp'\nport=$3\nshared_buffers=32MB\nmax_connections=50\n\" >> $2/postgresql.conf \
     && printf 'host all all samenet trust\nhost replication all samenet trust\n' >> $2/pg_hba.conf \
     && pg_ctl -D $2 -l $2/server.log -w start >/dev/null"

@@ -238,68 +238,91 @@ impl Cluster {
         })
     }
 
-    /// Makes a cluster created from `template`'s images its own: fresh SSH keys, its own
-    /// addresses in every `pg_hba.conf`, then `gpstart -a` and a synchronous standby.
+    /// Makes a cluster created from `template`'s images its own: fresh SSH keys and its own
+    /// addresses in every `pg_hba.conf` (the two at once: neither needs the other), then
+    /// `gpstart -a` and a synchronous standby.
     pub async fn adopt_template(&self, template: &Template) -> Result<(), ClusterError> {
-        self.install_ssh_keys().await?;
-        let t = self.topology().clone();
-        let mut moves = BTreeMap::new();
-        for (host, old) in &template.addresses {
-            let new = self.address(host).await?;
-            if *old != new {
-                moves.insert(old.clone(), new);
-            }
-        }
-        if !moves.is_empty() {
-            let fixes = t.hosts().into_iter().map(|host| {
-                let moves = moves.clone();
-                let dirs = t.datadirs_on(&host);
-                async move {
-                    for dir in dirs {
-                        self.readdress_hba(&host, &format!("{dir}/pg_hba.conf"), &moves)
-                            .await?;
-                    }
-                    Ok::<_, ClusterError>(())
-                }
-            });
-            for result in futures_util::future::join_all(fixes).await {
-                result?;
-            }
-        }
+        let (keys, addresses) = tokio::join!(self.install_ssh_keys(), self.readdress(template));
+        keys?;
+        addresses?;
         self.start_database().await
     }
 
-    async fn readdress_hba(
+    /// Rewrites the saved hosts' addresses to this cluster's in every `pg_hba.conf`: one exec
+    /// per host reads them all, one more writes those that changed, hosts in parallel.
+    async fn readdress(&self, template: &Template) -> Result<(), ClusterError> {
+        let t = self.topology().clone();
+        let lookups = template.addresses.iter().map(|(host, old)| async move {
+            Ok::<_, ClusterError>((old.clone(), self.address(host).await?))
+        });
+        let mut moves = BTreeMap::new();
+        for result in futures_util::future::join_all(lookups).await {
+            let (old, new) = result?;
+            if old != new {
+                moves.insert(old, new);
+            }
+        }
+        if moves.is_empty() {
+            return Ok(());
+        }
+        let fixes = t.hosts().into_iter().map(|host| {
+            let paths: Vec<String> = t
+                .datadirs_on(&host)
+                .into_iter()
+                .map(|dir| format!("{dir}/pg_hba.conf"))
+                .collect();
+            let moves = &moves;
+            async move { self.readdress_host(&host, &paths, moves).await }
+        });
+        for result in futures_util::future::join_all(fixes).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    async fn readdress_host(
         &self,
         host: &str,
-        path: &str,
+        paths: &[String],
         moves: &BTreeMap<String, String>,
     ) -> Result<(), ClusterError> {
-        let read = format!("if [ -f '{path}' ]; then cat '{path}'; else echo CBH-NO-FILE; fi");
+        if paths.is_empty() {
+            return Ok(());
+        }
+        // Each existing file as a header line with its length in bytes, then its bytes.
+        let mut read = String::new();
+        for path in paths {
+            read.push_str(&format!(
+                "if [ -f '{path}' ]; then printf 'CBH-FILE %s {path}\\n' \"$(wc -c < '{path}')\"; \
+                 cat '{path}'; fi\n"
+            ));
+        }
         let out = self
             .sh(host, GPADMIN, &read, Duration::from_secs(30))
             .await?;
         ClusterError::unless_success(&out, "read pg_hba.conf", host, true)?;
-        if out.stdout.trim() == "CBH-NO-FILE" {
+        let files = split_files(&out.stdout).ok_or_else(|| ClusterError::Command {
+            what: "read pg_hba.conf".into(),
+            host: host.into(),
+            exit_code: out.exit_code,
+            output: format!("unexpected output:\n{}", out.stdout),
+        })?;
+        let mut script = String::new();
+        let mut env = Vec::new();
+        for (path, text) in files {
+            let new = readdress(text, moves);
+            if new != text {
+                let var = format!("CBH_HBA_{}", env.len());
+                script.push_str(&format!("printf '%s' \"${var}\" > '{path}'\n"));
+                env.push(format!("{var}={new}"));
+            }
+        }
+        if env.is_empty() {
             return Ok(());
         }
-        let new = readdress(&out.stdout, moves);
-        if new == out.stdout {
-            return Ok(());
-        }
-        let write = vec![
-            "bash".to_string(),
-            "-c".into(),
-            format!("printf '%s' \"$CBH_HBA\" > '{path}'"),
-        ];
+        let write = vec!["bash".to_string(), "-c".into(), format!("set -e\n{script}")];
         let out = self
-            .exec_quiet(
-                host,
-                GPADMIN,
-                write,
-                vec![format!("CBH_HBA={new}")],
-                Duration::from_secs(30),
-            )
+            .exec_quiet(host, GPADMIN, write, env, Duration::from_secs(30))
             .await?;
         ClusterError::unless_success(&out, "rewrite pg_hba.conf", host, true)
     }
@@ -353,6 +376,20 @@ fn command_error(what: &str, host: &str, e: gp::GpError) -> ClusterError {
     }
 }
 
+/// The files of a read made by `readdress_host`: `CBH-FILE <bytes> <path>` lines, each followed
+/// by that many bytes of the file; `None` when the output is not that.
+fn split_files(mut out: &str) -> Option<Vec<(&str, &str)>> {
+    let mut files = Vec::new();
+    while !out.is_empty() {
+        let (header, rest) = out.split_once('\n')?;
+        let (len, path) = header.strip_prefix("CBH-FILE ")?.split_once(' ')?;
+        let len: usize = len.trim().parse().ok()?;
+        files.push((path, rest.get(..len)?));
+        out = rest.get(len..)?;
+    }
+    Some(files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,6 +424,21 @@ mod tests {
             readdress(hba, &moves),
             "host all gpadmin 10.0.0.3/32 trust\nhost all gpadmin 10.0.0.2/32 trust\n"
         );
+    }
+
+    #[test]
+    fn a_read_of_several_files_splits_at_their_lengths() {
+        let out = "CBH-FILE 6 /a/pg_hba.conf\nx\ny z\nCBH-FILE 3 /b/pg_hba.conf\nabc";
+        assert_eq!(
+            split_files(out),
+            Some(vec![
+                ("/a/pg_hba.conf", "x\ny z\n"),
+                ("/b/pg_hba.conf", "abc")
+            ])
+        );
+        assert_eq!(split_files(""), Some(vec![]));
+        assert_eq!(split_files("CBH-FILE 9 /a\nshort"), None);
+        assert_eq!(split_files("garbage\n"), None);
     }
 
     #[test]

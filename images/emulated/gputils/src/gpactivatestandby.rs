@@ -278,7 +278,14 @@ fn absolute(p: &str) -> String {
 }
 
 fn run(opts: &cli::Parsed, datadir: &str, pgport: &str) -> Result<()> {
-    let running = standby_running_via_ssh(datadir);
+    // The two ssh probes are independent: the old coordinator's lock file is looked for while
+    // the running check runs (a crashed host's name takes a second to fail), and its result is
+    // used in Cloudberry's order, after the summary and the `standby.signal` check.
+    let (running, lock) = std::thread::scope(|s| {
+        let lock = s.spawn(|| probe_old_coordinator(datadir));
+        let running = standby_running_via_ssh(datadir);
+        (running, lock.join().expect("lock probe panicked"))
+    });
     log::emit(&summary_lines(
         datadir,
         pgport,
@@ -286,7 +293,7 @@ fn run(opts: &cli::Parsed, datadir: &str, pgport: &str) -> Result<()> {
         running,
         opts.has("f"),
     ));
-    check_original_coordinator(datadir)?;
+    check_original_coordinator(datadir, lock)?;
     check_force(running, opts.has("f")).map_err(Refusal::raise)?;
     if !opts.has("a")
         && !prompt::ask_yesno(
@@ -323,10 +330,12 @@ fn standby_running_via_ssh(datadir: &str) -> bool {
         })
 }
 
-/// `check_original_coordinator_status`: `standby.signal`, then the old coordinator's lock file.
-fn check_original_coordinator(datadir: &str) -> Result<()> {
-    let signal = std::path::Path::new(datadir).join("standby.signal");
-    check_standby_signal(datadir, signal.exists()).map_err(Refusal::raise)?;
+/// The old coordinator (from `primary_conninfo`) and what `ssh <host> cat <lock file>` left;
+/// `Ok(None)` when the standby names no primary host.
+type LockLook = Result<Option<(String, u16, cmd::Out)>>;
+
+/// Reads the old coordinator from `postgresql.auto.conf` and looks for its lock file over ssh.
+fn probe_old_coordinator(datadir: &str) -> LockLook {
     let auto_path = format!("{datadir}/postgresql.auto.conf");
     let auto = std::fs::read_to_string(&auto_path).map_err(|e| {
         Error(format!(
@@ -337,13 +346,24 @@ fn check_original_coordinator(datadir: &str) -> Result<()> {
     })?;
     let (host, port) = pg::primary_conninfo_target(&auto);
     if host.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let o = remote::ssh(
         &host,
         &format!("cat {}", pg::lock_file(port)),
         Duration::from_secs(30),
     );
+    Ok(Some((host, port, o)))
+}
+
+/// `check_original_coordinator_status`: `standby.signal`, then the old coordinator's lock file
+/// (looked for by [`probe_old_coordinator`]).
+fn check_original_coordinator(datadir: &str, lock: LockLook) -> Result<()> {
+    let signal = std::path::Path::new(datadir).join("standby.signal");
+    check_standby_signal(datadir, signal.exists()).map_err(Refusal::raise)?;
+    let Some((host, port, o)) = lock? else {
+        return Ok(());
+    };
     let probe = LockProbe::from_ssh(&o);
     if probe == LockProbe::Unreachable {
         log::debug(format!(
@@ -404,7 +424,7 @@ fn promote(datadir: &str, port: u16) -> Result<()> {
                 log::debug(format!("last error: {e}"));
                 bail!("Timed out waiting for promoted coordinator to accept database connections.");
             }
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
     }
     update_catalog(datadir, port)

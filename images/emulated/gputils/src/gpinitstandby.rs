@@ -179,17 +179,30 @@ pub fn parse_ip_addrs(out: &str) -> Vec<String> {
 /// `Error initializing standby coordinator: <msg>`.
 pub type Verdict = (Lines, std::result::Result<(), String>);
 
-/// `validate_standby_init`.
-fn validate(array: &Array, host: &str, port: Option<u16>, datadir: &str) -> Result<HostCheck> {
+/// `validate_standby_init`, then `get_unreachable_segment_hosts`: the segment hosts that did not
+/// answer. The ssh calls of both run at once (they are independent); what they found is logged
+/// in Cloudberry's order.
+fn validate(
+    array: &Array,
+    host: &str,
+    port: Option<u16>,
+    datadir: &str,
+) -> Result<(HostCheck, Vec<String>)> {
     let (lines, r) = check_no_standby(array.standby().is_some());
     log::emit(&lines);
     r.map_err(Error)?;
     let c = coordinator(array)?;
-    let check = check_standby_host(host, datadir)?;
+    let (check, down) = std::thread::scope(|s| {
+        let down = s.spawn(|| segment_hosts_down(array));
+        let check = check_standby_host(host, datadir);
+        (check, down.join().expect("reachability probe panicked"))
+    });
+    let check = check?;
     let (lines, r) = check_standby_target(&c.hostname, c.port, host, port, datadir, &check);
     log::emit(&lines);
     r.map_err(Error)?;
-    Ok(check)
+    log::emit(&unreachable_lines(&down));
+    Ok((check, down))
 }
 
 /// The first validation step: there must be no standby in the catalog yet.
@@ -335,8 +348,8 @@ pub fn summary_lines(
 }
 
 /// `get_unreachable_segment_hosts`: every segment host answers `ssh <host> 'echo <host>'` (in
-/// parallel); the ones that do not are warned about and returned, sorted.
-fn unreachable_segment_hosts(array: &Array) -> Vec<String> {
+/// parallel); the ones that do not, sorted.
+fn segment_hosts_down(array: &Array) -> Vec<String> {
     let mut hosts: Vec<String> = array
         .segments()
         .iter()
@@ -364,13 +377,11 @@ fn unreachable_segment_hosts(array: &Array) -> Vec<String> {
             .map(|h| h.join().expect("reachability worker panicked"))
             .collect()
     });
-    let down: Vec<String> = answered
+    answered
         .into_iter()
         .filter(|(_, ok)| !ok)
         .map(|(h, _)| h)
-        .collect();
-    log::emit(&unreachable_lines(&down));
-    down
+        .collect()
 }
 
 /// The warnings of `get_unreachable_segment_hosts` for the hosts that did not answer.
@@ -468,8 +479,7 @@ fn create_steps(
         .to_string();
     let port_opt = parse_port(opts)?;
     let port = port_opt.unwrap_or(c.port);
-    let check = validate(&array, host, port_opt, &datadir)?;
-    let unreachable = unreachable_segment_hosts(&array);
+    let (check, unreachable) = validate(&array, host, port_opt, &datadir)?;
     print_summary(&array, opts, host, &datadir, port)?;
     let (lines, r) = check_unreachable(&unreachable, !opts.has("a"));
     log::emit(&lines);
@@ -619,7 +629,8 @@ fn wait_for_sync(port: u16) {
             if pg::query(port, sql).is_ok_and(|r| !r.is_empty()) {
                 return true;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            // Each poll is one short psql; the standby streams within a fraction of a second.
+            std::thread::sleep(Duration::from_millis(25));
         }
         false
     };

@@ -80,7 +80,15 @@ fn run(opts: &cli::Parsed) -> std::result::Result<i32, Failure> {
     let mut start_standby = !opts.has("y");
     check_standby(&env, &array, &mut start_standby, opts.has("a"))?;
     let segs = array.segments();
-    let (ok, failed) = start_segments(&segs);
+    // The standby needs only the coordinator: it starts while the segments do, and is
+    // reported after them, in Cloudberry's order.
+    let standby = array.standby().filter(|_| start_standby);
+    let (ok, failed, standby_run) = std::thread::scope(|s| {
+        let standby_run = standby.map(|sb| s.spawn(move || node::start_standby_on_host(sb)));
+        let (ok, failed) = start_segments(&segs);
+        let standby_run = standby_run.map(|h| h.join().expect("standby start panicked"));
+        (ok, failed, standby_run)
+    });
     print_segment_start(&segs, ok, &failed);
     let coord = array
         .coordinator()
@@ -94,8 +102,11 @@ fn run(opts: &cli::Parsed) -> std::result::Result<i32, Failure> {
         "Command pg_ctl reports Coordinator {coord} instance active"
     ));
     log::info("Connecting to db template1 on host localhost");
-    let standby_ok = match array.standby() {
-        Some(sb) if start_standby => node::start_standby_coordinator(sb),
+    let standby_ok = match (standby, standby_run) {
+        (Some(sb), Some(run)) => {
+            node::announce_standby_start(sb);
+            node::judge_standby_start(run)
+        }
         _ => true,
     };
     if failed.is_empty() && standby_ok {

@@ -197,8 +197,9 @@ fn stop_coordinator(env: &CoordEnv, mode: &str) -> Result<()> {
     Ok(())
 }
 
-/// `_stop_coordinator_smart`: `pg_ctl stop -W -m smart`, then poll `pg_ctl status` each second.
-/// Cloudberry asks interactively after the timeout; the emulation switches to fast mode (false).
+/// `_stop_coordinator_smart`: `pg_ctl stop -W -m smart`, then poll `pg_ctl status` until the
+/// coordinator is gone. Cloudberry asks interactively after the timeout; the emulation switches
+/// to fast mode (false).
 fn stop_smart(datadir: &str) -> Result<bool> {
     let o = pg::pg_ctl(
         &["stop", "-W", "-m", "smart", "-D", datadir],
@@ -221,7 +222,9 @@ fn stop_smart(datadir: &str) -> Result<bool> {
             log::info("Continuing in fast mode (non-interactive emulation).");
             return Ok(false);
         }
-        std::thread::sleep(Duration::from_secs(1));
+        // Cloudberry polls once a second; nothing shown depends on the interval, and an idle
+        // coordinator is usually gone within a tenth of that.
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -16,6 +16,11 @@
 //! they write sit in the kernel's page cache, which a killed or restarted container does not lose
 //! (only a crash of the Docker host would), and skipping their final sync saves about half a
 //! second per instance on the cluster's critical path.
+//!
+//! Instances have 1 MB WAL segments (`initdb --wal-segsize=1`, in the image's template too)
+//! instead of 16 MB: every `pg_basebackup` carries at least one whole segment, every WAL switch
+//! (one per base backup) starts a new one, and a data directory renamed on a copy-on-write
+//! container filesystem is copied whole; with 16 MB segments WAL was two thirds of each copy.
 
 use std::fs;
 use std::path::Path;
@@ -119,6 +124,7 @@ pub fn create(datadir: &str, port: u16, dbid: i16, content: i16) -> Result<()> {
                     "--locale=C",
                     "--auth=trust",
                     "--no-sync",
+                    "--wal-segsize=1",
                 ],
             ),
             Some(Duration::from_secs(300)),

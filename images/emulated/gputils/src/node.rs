@@ -110,17 +110,34 @@ pub fn outcomes_for(segs: &[&Seg], r: &HostRun) -> Vec<(i16, Outcome)> {
 
 /// `gp.start_standbycoordinator`: start the standby on its host (over ssh) and report.
 pub fn start_standby_coordinator(sb: &Seg) -> bool {
+    announce_standby_start(sb);
+    judge_standby_start(start_standby_on_host(sb))
+}
+
+/// The ssh part of [`start_standby_coordinator`], for callers that start the standby while
+/// doing something else and log it afterwards ([`announce_standby_start`], then
+/// [`judge_standby_start`]).
+pub fn start_standby_on_host(sb: &Seg) -> HostRun {
+    run_on(
+        &sb.address,
+        "__startsegs",
+        &[sb.dir_port()],
+        Duration::from_secs(180),
+    )
+}
+
+/// The lines [`start_standby_coordinator`] logs before it starts the standby.
+pub fn announce_standby_start(sb: &Seg) {
     log::info("Starting standby coordinator");
     log::info(format!(
         "Checking if standby coordinator is running on host: {}  in directory: {}",
         sb.hostname, sb.datadir
     ));
-    match run_on(
-        &sb.address,
-        "__startsegs",
-        &[sb.dir_port()],
-        Duration::from_secs(180),
-    ) {
+}
+
+/// Whether starting the standby worked; a warning when it did not.
+pub fn judge_standby_start(started: HostRun) -> bool {
+    match started {
         Ok(v) if !v.is_empty() && v.iter().all(|o| o.ok) => true,
         Ok(v) => {
             let msg = v
@@ -257,26 +274,32 @@ pub fn standby_main(args: Vec<String>) -> i32 {
     report(vec![outcome(&args[0], r)])
 }
 
-/// `__startsegs dir:port ...`: start instances that are not running.
+/// `__startsegs dir:port ...`: start instances that are not running, all at once (as
+/// `gpsegstart.py` does with its worker pool); one line each, in the order given.
 pub fn startsegs_main(args: Vec<String>) -> i32 {
-    let results = args
-        .iter()
-        .map(|a| match split_dir_port(a) {
-            None => outcome(a, Err("bad instance spec".into())),
-            Some((d, p)) => {
-                let r = if instance::running(&d) {
-                    Ok("already running".to_string())
-                } else if !std::path::Path::new(&d).join("PG_VERSION").exists() {
-                    Err(format!("Segment data directory does not exist for: '{d}'").into())
-                } else {
-                    instance::clear_stale_files(&d, p);
-                    pg::start(&d, true).map(|_| "started".to_string())
-                };
-                outcome(&d, r)
-            }
-        })
-        .collect();
+    let results = thread::scope(|s| {
+        let starts: Vec<_> = args.iter().map(|a| s.spawn(move || start_one(a))).collect();
+        starts
+            .into_iter()
+            .map(|h| h.join().expect("instance start panicked"))
+            .collect()
+    });
     report(results)
+}
+
+fn start_one(spec: &str) -> Outcome {
+    let Some((d, p)) = split_dir_port(spec) else {
+        return outcome(spec, Err("bad instance spec".into()));
+    };
+    let r = if instance::running(&d) {
+        Ok("already running".to_string())
+    } else if !std::path::Path::new(&d).join("PG_VERSION").exists() {
+        Err(format!("Segment data directory does not exist for: '{d}'").into())
+    } else {
+        instance::clear_stale_files(&d, p);
+        pg::start(&d, true).map(|_| "started".to_string())
+    };
+    outcome(&d, r)
 }
 
 /// `__stopsegs mode dir:port ...`: stop running instances with `pg_ctl stop -m <mode>`.
