@@ -268,6 +268,16 @@ mod tests {
             .unwrap()
     }
 
+    /// A relay in front of a listener the test accepts on itself.
+    async fn relay_to_listener() -> (TcpListener, DelayRelay) {
+        let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = server.local_addr().unwrap();
+        let relay = DelayRelay::start("127.0.0.1:0".parse().unwrap(), target, DELAY)
+            .await
+            .unwrap();
+        (server, relay)
+    }
+
     #[tokio::test]
     async fn each_direction_is_delayed_by_at_least_the_delay() {
         let relay = relay_to_echo().await;
@@ -311,14 +321,7 @@ mod tests {
 
     #[tokio::test]
     async fn stop_closes_both_sides_and_refuses_new_connections() {
-        let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let relay = DelayRelay::start(
-            "127.0.0.1:0".parse().unwrap(),
-            server.local_addr().unwrap(),
-            DELAY,
-        )
-        .await
-        .unwrap();
+        let (server, relay) = relay_to_listener().await;
         let listen = relay.local_addr();
         let mut client = TcpStream::connect(listen).await.unwrap();
         let (mut upstream, _) = server.accept().await.unwrap();
@@ -332,14 +335,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_end_of_stream_reaches_the_other_side_after_the_delay() {
-        let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let relay = DelayRelay::start(
-            "127.0.0.1:0".parse().unwrap(),
-            server.local_addr().unwrap(),
-            DELAY,
-        )
-        .await
-        .unwrap();
+        let (server, relay) = relay_to_listener().await;
         let mut client = TcpStream::connect(relay.local_addr()).await.unwrap();
         let (mut upstream, _) = server.accept().await.unwrap();
         let started = std::time::Instant::now();
