@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::handle::{Cluster, ClusterError};
+use super::error::ClusterError;
+use super::handle::Cluster;
 use super::topology::GPADMIN;
 use crate::gp;
 

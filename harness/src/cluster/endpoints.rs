@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::handle::ClusterError;
+use super::error::ClusterError;
 use crate::docker::{DockerError, Engine};
 
 /// The addresses of a cluster's hosts, read from Docker at each call (a restarted container

@@ -6,6 +6,7 @@
 
 mod bringup;
 mod endpoints;
+mod error;
 mod found;
 mod gc;
 mod handle;
@@ -15,13 +16,12 @@ pub mod template;
 mod topology;
 
 pub use endpoints::Endpoints;
+pub use error::{ClusterError, CommandRecord};
 pub use found::{
     group, kept_guide, listing, FindError, FoundCluster, FoundHost, HostState, PSQL_DATABASE,
 };
 pub use gc::{gc, keep_run, kept_runs, remove_run, GcReport};
-pub use handle::{
-    Cluster, ClusterError, ClusterSpec, CommandRecord, Publish, DEFAULT_READY_TIMEOUT,
-};
+pub use handle::{Cluster, ClusterSpec, Publish, DEFAULT_READY_TIMEOUT};
 pub use logs::{host_logs, last_lines, tails, LogTail};
 pub use relay::DelayRelay;
 pub(crate) use topology::env_prelude;

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use bollard::models::ContainerConfig;
 use bollard::query_parameters::CommitContainerOptionsBuilder;
 
-use super::handle::{Cluster, ClusterError};
+use super::error::ClusterError;
+use super::handle::Cluster;
 use super::topology::{Topology, GPADMIN};
 use crate::docker::{is_not_found, DockerError, Engine};
 use crate::gp;
