@@ -150,3 +150,45 @@ async fn a_template_holds_no_key_and_no_log_of_the_run_that_made_it() {
     );
     let _ = std::fs::remove_dir_all(options.artifacts_root);
 }
+
+/// A cluster from a template keeps its data directories on volumes of its own, filled from the
+/// template (so renaming a data directory is a rename, not a copy of an image layer), labelled
+/// with the run, and gone when the run is removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_cluster_keeps_its_data_on_volumes_of_its_own() {
+    let options = RunOptions {
+        keep_cluster: true,
+        ..options("volumes")
+    };
+    small_template(&options).await;
+    let up = cbharness::scenario::up(&small(), &options, &mut |_| {})
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let engine = engine().await;
+    let label = format!("{LABEL}={}", up.run_id);
+    let containers = engine.containers_with_label(&label).await.unwrap();
+    assert!(!containers.is_empty());
+    let mut mounted = Vec::new();
+    for (id, _) in &containers {
+        let inspect = engine.api().inspect_container(id, None).await.unwrap();
+        for m in inspect.mounts.unwrap_or_default() {
+            if m.destination.as_deref() == Some("/data0/database") {
+                mounted.push((m.typ, m.name));
+            }
+        }
+    }
+    let volumes = engine.volumes_with_label(&label).await.unwrap();
+    let removed = cbharness::cluster::remove_run(&engine, &up.run_id).await;
+    assert_eq!(mounted.len(), containers.len(), "{mounted:?}");
+    for (typ, name) in &mounted {
+        assert_eq!(typ.as_deref(), Some("volume"));
+        let name = name.as_deref().unwrap_or_default();
+        assert!(
+            volumes.iter().any(|(v, _)| v == name),
+            "volume {name} carries the run's label"
+        );
+    }
+    removed.unwrap();
+    assert_eq!(objects_with(&label).await, (0, 0, 0));
+    let _ = std::fs::remove_dir_all(options.artifacts_root);
+}

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
-    PortBinding,
+    ContainerCreateBody, EndpointSettings, HostConfig, Mount, MountType, MountVolumeOptions,
+    NetworkCreateRequest, NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::KillContainerOptionsBuilder;
 
@@ -45,6 +45,13 @@ pub struct ClusterSpec {
     pub stable_addresses: bool,
     /// Per-host images instead of `image` (a cluster template's). Default none.
     pub host_images: BTreeMap<String, String>,
+    /// Keep the data directories on a volume per node (mounted at [`Topology::data_root`],
+    /// filled by Docker from the image, removed with the container) instead of the container's
+    /// copy-on-write layer. On a copy-on-write driver such as fuse-overlayfs, renaming a data
+    /// directory that came from an image layer copies it whole and every new file is slow; on a
+    /// volume both are plain file-system operations. Default false: `docker commit` leaves
+    /// volumes out, so a cluster that saves a template keeps its data in the layer.
+    pub data_volume: bool,
 }
 
 /// Whether and where the coordinator port of the coordinator candidates (the coordinator and
@@ -72,6 +79,7 @@ impl ClusterSpec {
             net_admin: Vec::new(),
             stable_addresses: false,
             host_images: BTreeMap::new(),
+            data_volume: false,
         }
     }
 
@@ -143,6 +151,26 @@ impl Cluster {
                 Err(e)
             }
         }
+    }
+
+    /// The data volume of a node, when the spec asks for one: anonymous, so removing the
+    /// container removes it, and labelled like the container, so `cbh gc` finds it if not.
+    fn data_mount(&self) -> Option<Vec<Mount>> {
+        let root = self
+            .spec
+            .topology
+            .data_root()
+            .filter(|_| self.spec.data_volume)?;
+        Some(vec![Mount {
+            target: Some(root),
+            typ: Some(MountType::VOLUME),
+            volume_options: Some(MountVolumeOptions {
+                no_copy: Some(false),
+                labels: Some(self.labels()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }])
     }
 
     fn labels(&self) -> HashMap<String, String> {
@@ -263,6 +291,7 @@ impl Cluster {
                 // Docker's DNS has no upstream on an internal network, so the name of a
                 // stopped node takes 20 s to fail; a real site's DNS answers at once.
                 dns_options: Some(vec!["timeout:1".into(), "attempts:1".into()]),
+                mounts: self.data_mount(),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {

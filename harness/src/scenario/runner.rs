@@ -500,6 +500,7 @@ async fn bring_up(
 ) -> Result<Cluster, BringupError> {
     let early = |e: Box<dyn std::error::Error + Send + Sync>| (None, e);
     if !templates {
+        spec.data_volume = true;
         return fresh(engine, spec).await;
     }
     let key = template::key(engine, &spec.image, &spec.topology)
@@ -528,6 +529,7 @@ async fn bring_up(
     };
     drop(_making);
     spec.host_images = template.images.clone();
+    spec.data_volume = true;
     let cluster = Cluster::create(engine, spec)
         .await
         .map_err(|e| early(Box::new(e)))?;
