@@ -53,7 +53,11 @@ async fn up_ls_exec_psql_logs_gc_and_down_work_on_a_kept_cluster_by_run_id() {
     assert!(out.contains(&format!("cbh down {run_id}")), "{out}");
     let label = format!("cbharness={run_id}");
     let objects = objects_with(&label).await;
-    assert_eq!(objects, (3, 1, 1), "3 hosts, the network and the kept mark");
+    assert_eq!(
+        objects,
+        (3, 1, 4),
+        "3 hosts, the network, a data volume per host and the kept mark"
+    );
 
     let ls = cbh(&["ls"]);
     let line = stdout(&ls)
