@@ -151,11 +151,11 @@ async fn a_template_holds_no_key_and_no_log_of_the_run_that_made_it() {
     let _ = std::fs::remove_dir_all(options.artifacts_root);
 }
 
-/// A cluster from a template keeps its data directories on volumes of its own, filled from the
-/// template (so renaming a data directory is a rename, not a copy of an image layer), labelled
+/// A cluster from a template keeps its coordinator directory on volumes of its own, filled from
+/// the template (so moving gpseg-1 aside is a rename, not a copy of an image layer), labelled
 /// with the run, and gone when the run is removed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_adopted_cluster_keeps_its_data_on_volumes_of_its_own() {
+async fn an_adopted_cluster_keeps_its_coordinator_directory_on_volumes_of_its_own() {
     let options = RunOptions {
         keep_cluster: true,
         ..options("volumes")
@@ -172,7 +172,7 @@ async fn an_adopted_cluster_keeps_its_data_on_volumes_of_its_own() {
     for (id, _) in &containers {
         let inspect = engine.api().inspect_container(id, None).await.unwrap();
         for m in inspect.mounts.unwrap_or_default() {
-            if m.destination.as_deref() == Some("/data0/database") {
+            if m.destination.as_deref() == Some("/data0/database/coordinator") {
                 mounted.push((m.typ, m.name));
             }
         }

@@ -45,12 +45,14 @@ pub struct ClusterSpec {
     pub stable_addresses: bool,
     /// Per-host images instead of `image` (a cluster template's). Default none.
     pub host_images: BTreeMap<String, String>,
-    /// Keep the data directories on a volume per node (mounted at [`Topology::data_root`],
-    /// filled by Docker from the image, removed with the container) instead of the container's
-    /// copy-on-write layer. On a copy-on-write driver such as fuse-overlayfs, renaming a data
-    /// directory that came from an image layer copies it whole and every new file is slow; on a
-    /// volume both are plain file-system operations. Default false: `docker commit` leaves
-    /// volumes out, so a cluster that saves a template keeps its data in the layer.
+    /// Keep the coordinator directory (`gpseg-1`'s parent, where gpinitstandby copies and the
+    /// recovery moves data directories) on a volume per node, filled by Docker from the image
+    /// and removed with the container, instead of the container's copy-on-write layer. On a
+    /// copy-on-write driver such as fuse-overlayfs, renaming a data directory that came from an
+    /// image layer copies it whole and every new file is slow; on a volume both are plain
+    /// file-system operations. Only that directory: filling a volume copies it, and the
+    /// segments' data never moves. Default false: `docker commit` leaves volumes out, so a
+    /// cluster that saves a template keeps its data in the layer.
     pub data_volume: bool,
 }
 
@@ -153,24 +155,22 @@ impl Cluster {
         }
     }
 
-    /// The data volume of a node, when the spec asks for one: anonymous, so removing the
-    /// container removes it, and labelled like the container, so `cbh gc` finds it if not.
+    /// The coordinator-directory volume of a node, when the spec asks for one: anonymous, so
+    /// removing the container removes it, and labelled like the container, so `cbh gc` finds it
+    /// if not.
     fn data_mount(&self) -> Option<Vec<Mount>> {
-        let root = self
-            .spec
-            .topology
-            .data_root()
-            .filter(|_| self.spec.data_volume)?;
-        Some(vec![Mount {
-            target: Some(root),
-            typ: Some(MountType::VOLUME),
-            volume_options: Some(MountVolumeOptions {
-                no_copy: Some(false),
-                labels: Some(self.labels()),
+        self.spec.data_volume.then(|| {
+            vec![Mount {
+                target: Some(self.spec.topology.coordinator_directory.clone()),
+                typ: Some(MountType::VOLUME),
+                volume_options: Some(MountVolumeOptions {
+                    no_copy: Some(false),
+                    labels: Some(self.labels()),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }])
+            }]
+        })
     }
 
     fn labels(&self) -> HashMap<String, String> {

@@ -216,33 +216,6 @@ impl Topology {
         format!("{}/gpseg-1", self.coordinator_directory)
     }
 
-    /// The deepest directory holding every data directory (`/data0/database` by default), or
-    /// `None` when that is the root: where a cluster's data volume is mounted.
-    pub fn data_root(&self) -> Option<String> {
-        let dirs = [
-            &self.coordinator_directory,
-            &self.primary_directory,
-            &self.mirror_directory,
-        ];
-        let split = |d: &str| {
-            d.split('/')
-                .filter(|c| !c.is_empty())
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        };
-        let mut common = split(dirs[0]);
-        for dir in &dirs[1..] {
-            let parts = split(dir);
-            let same = common
-                .iter()
-                .zip(&parts)
-                .take_while(|(a, b)| a == b)
-                .count();
-            common.truncate(same);
-        }
-        (!common.is_empty()).then(|| format!("/{}", common.join("/")))
-    }
-
     /// Number of segment instances (primaries and mirrors) in the catalog.
     pub fn segment_instances(&self) -> u32 {
         let primaries = self.segment_hosts * self.primaries_per_host;
@@ -328,17 +301,6 @@ impl Topology {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_data_root_holds_every_data_directory_and_is_never_the_root() {
-        let mut t = super::Topology::default();
-        assert_eq!(t.data_root().as_deref(), Some("/data0/database"));
-        t.mirror_directory = "/data0/mirror".into();
-        assert_eq!(t.data_root().as_deref(), Some("/data0"));
-        // A common name prefix is no common directory.
-        t.primary_directory = "/data0x/primary".into();
-        assert_eq!(t.data_root(), None);
-    }
-
     use super::*;
 
     #[test]
