@@ -10,7 +10,7 @@ use serde_json::json;
 use super::model::{Scenario, Step};
 use super::runner::RunOptions;
 use crate::client;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ClusterError};
 use crate::gp;
 use crate::history::{History, Kind, Process};
 use crate::report::Bundle;
@@ -255,15 +255,7 @@ pub(super) async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut Sta
             let out = cluster
                 .gp_exec(&s.host, &argv, Duration::from_secs(60))
                 .await?;
-            if !out.success() {
-                return Err(format!(
-                    "`mv -T {from} {to}` on {} exited {}: {}",
-                    s.host,
-                    out.exit_code,
-                    out.stderr.trim()
-                )
-                .into());
-            }
+            ClusterError::unless_success(&out, &format!("run `mv -T {from} {to}`"), &s.host, true)?;
             Ok(vec![])
         }
         Step::RemoveStaleFiles(s) => {
@@ -276,15 +268,7 @@ pub(super) async fn run_step(ctx: &StepContext<'_>, step: &Step, state: &mut Sta
             let out = cluster
                 .gp_exec(&s.host, &argv, Duration::from_secs(60))
                 .await?;
-            if !out.success() {
-                return Err(format!(
-                    "removing the stale files on {} exited {}: {}",
-                    s.host,
-                    out.exit_code,
-                    out.stderr.trim()
-                )
-                .into());
-            }
+            ClusterError::unless_success(&out, "remove the stale files", &s.host, true)?;
             Ok(vec![])
         }
         Step::InitStandby(s) => {
