@@ -79,6 +79,21 @@ pub async fn connect_to(
     Ok(client)
 }
 
+/// Runs `sql` as [`query_text`] does and returns the first column of its first row (`None`
+/// for no row or a NULL).
+pub async fn query_value(
+    client: &tokio_postgres::Client,
+    host: &str,
+    sql: &str,
+) -> Result<Option<String>, ClientError> {
+    let rows = query_text(client, host, sql).await?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next())
+        .flatten())
+}
+
 /// Runs `sql` (one or more statements) with the simple protocol and returns every row of the
 /// last statement as text.
 pub async fn query_text(

@@ -495,6 +495,17 @@ impl Engine {
             .collect())
     }
 
+    /// The id of `image` (a tag or an id): what stays the same when a tag moves.
+    pub async fn image_id(&self, image: &str) -> Result<String, DockerError> {
+        Ok(self
+            .docker
+            .inspect_image(image)
+            .await
+            .map_err(DockerError::api(format!("inspect image {image}")))?
+            .id
+            .unwrap_or_default())
+    }
+
     /// Lists images carrying `label` with their labels.
     pub async fn images_with_label(
         &self,

@@ -91,9 +91,6 @@ pub async fn inject(
 ) -> Result<(), NemesisError> {
     let host = step.host.as_str();
     let action = async {
-        if step.fault == FaultKind::Latency {
-            return latency::inject(cluster, step).await;
-        }
         let done = match step.fault {
             FaultKind::Crash => cluster.kill(host).await,
             FaultKind::Stop => cluster.stop(host, STOP_GRACE).await,
@@ -138,7 +135,8 @@ pub async fn inject(
                               rm -rf \"$COORDINATOR_DATA_DIRECTORY\"\nkill -9 \"$pid\"";
                 gpadmin(cluster, host, script, "data directory loss").await
             }
-            FaultKind::Latency => unreachable!("handled above"),
+            // Latency reports which mechanism it used.
+            FaultKind::Latency => return latency::inject(cluster, step).await,
         };
         done.map(|()| Value::Null).map_err(NemesisError::from)
     };
@@ -153,9 +151,6 @@ pub async fn heal(
 ) -> Result<(), NemesisError> {
     let host = step.host.as_str();
     let action = async {
-        if step.fault == FaultKind::Latency {
-            return latency::heal(cluster, step).await;
-        }
         let done = match step.fault {
             // The host boots with its disk as the fault left it; no database process starts.
             FaultKind::Crash | FaultKind::Stop => cluster.start(host).await,
@@ -169,7 +164,7 @@ pub async fn heal(
                 root(cluster, host, &script, "heal").await
             }
             FaultKind::PostmasterKill | FaultKind::ImmediateStop | FaultKind::DatadirLoss => Ok(()),
-            FaultKind::Latency => unreachable!("handled above"),
+            FaultKind::Latency => return latency::heal(cluster, step).await,
         };
         done.map(|()| Value::Null).map_err(NemesisError::from)
     };

@@ -48,13 +48,7 @@ pub struct Template {
 /// move), the topology, and the template format.
 pub async fn key(engine: &Engine, image: &str, topology: &Topology) -> Result<String, DockerError> {
     use sha2::Digest;
-    let id = engine
-        .api()
-        .inspect_image(image)
-        .await
-        .map_err(DockerError::api(format!("inspect image {image}")))?
-        .id
-        .unwrap_or_default();
+    let id = engine.image_id(image).await?;
     let digest = sha2::Sha256::digest(format!("{FORMAT}\n{id}\n{topology:?}"));
     Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
 }
@@ -102,36 +96,11 @@ pub async fn find(
 
 /// Removes every template image (for `cbh gc --all`); returns how many.
 pub async fn remove_all(engine: &Engine) -> Result<usize, DockerError> {
-    let filters = std::collections::HashMap::from([("label", vec![LABEL_TEMPLATE])]);
-    let options = bollard::query_parameters::ListImagesOptionsBuilder::new()
-        .filters(&filters)
-        .build();
-    let images = engine
-        .api()
-        .list_images(Some(options))
-        .await
-        .map_err(DockerError::api("list template images"))?;
-    let mut removed = 0;
-    for image in images {
-        let options = bollard::query_parameters::RemoveImageOptionsBuilder::new()
-            .force(true)
-            .build();
-        match engine
-            .api()
-            .remove_image(&image.id, Some(options), None)
-            .await
-        {
-            Ok(_) => removed += 1,
-            Err(e) if is_not_found(&e) => {}
-            Err(source) => {
-                return Err(DockerError::classify(
-                    format!("remove image {}", image.id),
-                    source,
-                ))
-            }
-        }
+    let images = engine.images_with_label(LABEL_TEMPLATE).await?;
+    for (id, _) in &images {
+        engine.remove_image(id).await?;
     }
-    Ok(removed)
+    Ok(images.len())
 }
 
 /// `pg_hba.conf` with every address entry of a moved host (`<old>/32`) rewritten to its new

@@ -79,7 +79,7 @@ pub fn check_emulated_context(context: &Path) -> Result<(), ImageError> {
 pub async fn ensure_emulated(engine: &Engine, context: &Path) -> Result<String, ImageError> {
     check_emulated_context(context)?;
     let base = ensure_base(engine).await?;
-    let base_id = image_id(engine, &base).await?;
+    let base_id = engine.image_id(&base).await?;
     let files = context_files(context)?;
     let hash = context_hash(&files, &base_id);
     let tag = format!("{EMULATED_REPO}:{hash}");
@@ -144,16 +144,6 @@ pub async fn cold_build(
         compile: compiled.elapsed,
         image: started.elapsed(),
     })
-}
-
-async fn image_id(engine: &Engine, image: &str) -> Result<String, ImageError> {
-    Ok(engine
-        .api()
-        .inspect_image(image)
-        .await
-        .map_err(DockerError::api(format!("inspect image {image}")))?
-        .id
-        .unwrap_or_default())
 }
 
 /// One build of the emulated image.

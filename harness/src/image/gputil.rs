@@ -64,21 +64,46 @@ pub fn target_triple() -> String {
     format!("{}-unknown-linux-gnu", std::env::consts::ARCH)
 }
 
+/// The environment of the compile. `CARGO_ENCODED_RUSTFLAGS` takes precedence over RUSTFLAGS
+/// and cargo configuration; with an explicit `--target` it reaches only this crate's objects,
+/// never build scripts or the host's other builds.
+fn environment() -> [(&'static str, &'static str); 2] {
+    [
+        ("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+crt-static"),
+        ("CARGO_PROFILE_RELEASE_OPT_LEVEL", OPT_LEVEL),
+    ]
+}
+
+/// The arguments of the compile, after `cargo`.
+fn arguments(cargo: &Cargo, manifest: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "build".into(),
+        "--release".into(),
+        "--target".into(),
+        target_triple().into(),
+        "--manifest-path".into(),
+        manifest.into(),
+    ];
+    if let Some(dir) = &cargo.target_dir {
+        args.push("--target-dir".into());
+        args.push(dir.into());
+    }
+    args
+}
+
 /// The command line, as a person would type it to reproduce a failure.
 fn command_line(cargo: &Cargo, manifest: &Path) -> String {
-    let target_dir = cargo
-        .target_dir
-        .as_ref()
-        .map(|d| format!(" --target-dir {}", d.display()))
-        .unwrap_or_default();
-    format!(
-        "CARGO_ENCODED_RUSTFLAGS=-Ctarget-feature=+crt-static \
-         CARGO_PROFILE_RELEASE_OPT_LEVEL={OPT_LEVEL} {} build --release --target {} \
-         --manifest-path {}{target_dir}",
-        cargo.program.to_string_lossy(),
-        target_triple(),
-        manifest.display()
-    )
+    let mut words: Vec<String> = environment()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    words.push(cargo.program.to_string_lossy().into_owned());
+    words.extend(
+        arguments(cargo, manifest)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned()),
+    );
+    words.join(" ")
 }
 
 /// Compiles the crate in `context/gputils` and returns the binary.
@@ -86,23 +111,11 @@ pub async fn compile(cargo: &Cargo, context: &Path) -> Result<Compiled, ImageErr
     let manifest = context.join(CRATE_DIR).join("Cargo.toml");
     let command = command_line(cargo, &manifest);
     let mut cmd = tokio::process::Command::new(&cargo.program);
-    cmd.args([
-        "build",
-        "--release",
-        "--message-format=json-render-diagnostics",
-    ])
-    .arg("--target")
-    .arg(target_triple())
-    .arg("--manifest-path")
-    .arg(&manifest)
-    // Takes precedence over RUSTFLAGS and cargo configuration; with an explicit --target it
-    // reaches only this crate's objects, never build scripts or the host's other builds.
-    .env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+crt-static")
-    .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", OPT_LEVEL)
-    .kill_on_drop(true);
-    if let Some(dir) = &cargo.target_dir {
-        cmd.arg("--target-dir").arg(dir);
-    }
+    cmd.args(arguments(cargo, &manifest))
+        // Machine-readable, so the executable's path is read, not guessed.
+        .arg("--message-format=json-render-diagnostics")
+        .envs(environment())
+        .kill_on_drop(true);
     tracing::info!(%command, "compiling the node utilities");
     let started = Instant::now();
     let output = cmd.output().await.map_err(|source| ImageError::NoCargo {
@@ -170,6 +183,23 @@ not json
         let message = err.to_string();
         assert!(message.contains("/nonexistent/cargo"), "{message}");
         assert!(message.contains("rustup"), "{message}");
+    }
+
+    #[test]
+    fn the_printed_command_is_the_one_run() {
+        let cargo = Cargo {
+            program: "cargo".into(),
+            target_dir: Some("/tmp/t".into()),
+        };
+        assert_eq!(
+            command_line(&cargo, Path::new("/c/gputils/Cargo.toml")),
+            format!(
+                "CARGO_ENCODED_RUSTFLAGS=-Ctarget-feature=+crt-static \
+                 CARGO_PROFILE_RELEASE_OPT_LEVEL=0 cargo build --release --target {} \
+                 --manifest-path /c/gputils/Cargo.toml --target-dir /tmp/t",
+                target_triple()
+            )
+        );
     }
 
     #[test]

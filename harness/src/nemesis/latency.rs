@@ -155,12 +155,7 @@ pub(super) async fn heal(cluster: &Cluster, step: &FaultStep) -> Result<Value, N
     };
     let accepted = relay.accepted();
     let standby = client::connect(cluster, host, crate::workload::DATABASE).await?;
-    let in_recovery = client::query_text(&standby, host, "SELECT pg_is_in_recovery()").await?;
-    let in_recovery = in_recovery
-        .first()
-        .and_then(|r| r.first())
-        .cloned()
-        .flatten();
+    let in_recovery = client::query_value(&standby, host, "SELECT pg_is_in_recovery()").await?;
     // An activated standby streams from no one: nothing to wait for then.
     let mut watch = None;
     if in_recovery.as_deref() == Some("t") {
@@ -203,8 +198,7 @@ async fn sync_state(
 ) -> Result<Option<String>, NemesisError> {
     let sql =
         format!("SELECT sync_state FROM pg_stat_replication WHERE client_addr = '{from}' LIMIT 1");
-    let rows = client::query_text(coordinator, peer, &sql).await?;
-    Ok(rows.first().and_then(|r| r.first()).cloned().flatten())
+    Ok(client::query_value(coordinator, peer, &sql).await?)
 }
 
 /// Polls the coordinator `peer` until it streams to a standby connected from `from`, in the
@@ -229,8 +223,7 @@ async fn wait_streaming(
     );
     let deadline = Instant::now() + STREAM_AGAIN;
     loop {
-        let rows = client::query_text(coordinator, peer, &sql).await?;
-        let streaming = rows.first().and_then(|r| r.first()).cloned().flatten();
+        let streaming = client::query_value(coordinator, peer, &sql).await?;
         if streaming.is_some_and(|n| n != "0") && also() {
             return Ok(());
         }
