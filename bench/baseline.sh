@@ -1,51 +1,43 @@
 #!/usr/bin/env bash
-# Baseline for `cbh bench`: the seed procedure (crash, activate, reinit a standby on the old
-# coordinator host, then restore the original hosts) done with raw PostgreSQL, `docker` and
-# `docker exec` on four fresh containers: no gp utilities, no harness. The harness should come
-# close to this. Usage: bench/baseline.sh IMAGE (any image with PostgreSQL 17 and the node
-# contract, e.g. the emulated one). Prints "baseline <seconds>" on success.
+# Baseline for `cbh bench`: the seed procedure (shared/seed/restore-coordinator-mirroring.md, both
+# sections) done the way a person would script it without the harness: four fresh containers of
+# the node image, passwordless ssh, `gpinitsystem` and `gpinitstandby`, then the procedure's own
+# commands by `docker exec`, each "should be" checked with grep, the rows counted with psql.
+# No cluster template, no history, no invariants beyond those greps. The harness runs the same
+# commands (scenarios/restore-original-hosts.toml) and should not be slower than this.
+#
+# The containers get what the harness gives its nodes and nothing else: the cluster network, a
+# host name and alias per host, and Docker DNS options that make the name of a stopped host fail
+# in 1 s instead of 20 s (see harness/src/cluster/handle.rs).
+#
+# Usage: bench/baseline.sh IMAGE. Prints "baseline <seconds>" on success: from the first docker
+# command to the last container removed, as `cbh bench` times a harness run (teardown included).
 set -euo pipefail
 image=${1:?usage: baseline.sh IMAGE}
 id="cbhbase-$$-$RANDOM"
-# Owner label as the harness writes it (pid@start ticks), so `cbh gc` reaps a killed baseline.
+# Owner label as the harness writes it (pid@start ticks), so `cbh gc` reaps a killed run of this script.
 owner="$$@$(awk '{print $22}' "/proc/$$/stat")"
 labels=(--label "cbharness=$id" --label "cbharness.owner=$owner" --label "cbharness.scenario=baseline")
+hosts=(cdw scdw sdw1 sdw2)
 D=/data0/database/coordinator/gpseg-1
 
 cleanup() {
-  docker ps -aq --filter "label=cbharness=$id" | xargs -r docker rm -f >/dev/null 2>&1 || true
+  docker ps -aq --filter "label=cbharness=$id" | xargs -r docker rm -f -v >/dev/null 2>&1 || true
   docker network rm "$id" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
-pg() { # host, script: run as gpadmin with the PostgreSQL binaries on PATH
-  docker exec -u gpadmin "$id-$1" bash -c "export PATH=/usr/lib/postgresql/17/bin:\$PATH PGHOST=/tmp; $2"
+gp() { # host, command line: as gpadmin, in a login shell (the image's ~/.bashrc sets the environment)
+  docker exec -u gpadmin "$id-$1" bash -lc "$2"
 }
 wait_ready() {
   until docker exec "$id-$1" test -e /run/cbh-node-ready 2>/dev/null; do sleep 0.05; done
 }
-wait_sync() { # coordinator host
-  until [ "$(pg "$1" "psql -XAtq -d postgres -c \"select count(*) from pg_stat_replication where state='streaming' and sync_state='sync'\"")" = 1 ]; do
-    sleep 0.05
-  done
+expect() { # what, pattern, text: the text must have a line matching the pattern
+  grep -Eq "$2" <<<"$3" || { printf 'baseline: %s: no line matches %s in:\n%s\n' "$1" "$2" "$3" >&2; exit 1; }
 }
-new_instance() { # host, datadir, port (1 MB WAL segments, as the emulated image's instances)
-  pg "$1" "initdb -D $2 -A trust --no-sync --wal-segsize=1 >/dev/null \
-    && printf \"listen_addresses='*'\nunix_socket_directories='/tmp'\nport=$3\nshared_buffers=32MB\nmax_connections=50\n\" >> $2/postgresql.conf \
-    && printf 'host all all samenet trust\nhost replication all samenet trust\n' >> $2/pg_hba.conf \
-    && pg_ctl -D $2 -l $2/server.log -w start >/dev/null"
-}
-standby_of() { # host, primary host, datadir, primary port, [own port]
-  pg "$1" "pg_basebackup -h $2 -p $4 -D $3 -R -X fetch -c fast --no-sync \
-    && echo port=${5:-$4} >> $3/postgresql.conf \
-    && pg_ctl -D $3 -l $3/server.log -w start >/dev/null"
-}
+rows() { gp "$1" "psql -XAtq -c 'select count(*) from t'"; }
 phase() { [ -z "${BASELINE_VERBOSE:-}" ] || echo "$(date +%s.%N) $*" >&2; }
-sync_on() { pg "$1" "psql -XAtq -d postgres -c \"alter system set synchronous_standby_names='*'\" -c 'select pg_reload_conf()' >/dev/null"; }
-sync_off() { pg "$1" "psql -XAtq -d postgres -c 'alter system reset synchronous_standby_names' -c 'select pg_reload_conf()' >/dev/null"; }
-rows() { pg "$1" "psql -XAtq -d postgres -c 'select count(*) from t'"; }
-write() { pg "$1" "psql -XAtq -d postgres -c 'insert into t select generate_series(1, $2)'"; }
-
 wait_all() { # every background job must succeed
   local job
   for job in $(jobs -p); do wait "$job"; done
@@ -53,51 +45,84 @@ wait_all() { # every background job must succeed
 
 start=$(date +%s.%N)
 docker network create --internal "${labels[@]}" "$id" >/dev/null
-for h in cdw scdw sdw1 sdw2; do
+for h in "${hosts[@]}"; do
   docker run -d --name "$id-$h" --hostname "$h" --network "$id" --network-alias "$h" \
-    "${labels[@]}" "$image" >/dev/null &
+    --dns-option timeout:1 --dns-option attempts:1 "${labels[@]}" "$image" >/dev/null &
 done
 wait_all
-for h in cdw scdw sdw1 sdw2; do wait_ready "$h"; done
+for h in "${hosts[@]}"; do wait_ready "$h"; done
 
-phase "The cluster"
-# The cluster: coordinator and standby, a primary on each segment host mirrored on the other.
-new_instance cdw "$D" 5432 &
-new_instance sdw1 /data0/database/primary/gpseg0 40000 &
-new_instance sdw2 /data0/database/primary/gpseg1 40000 &
+phase "ssh keys"
+keys=$(gp cdw "ssh-keygen -q -t ed25519 -N '' -f ~/.ssh/id_ed25519 && cat ~/.ssh/id_ed25519.pub ~/.ssh/id_ed25519")
+public=${keys%%$'\n'*}
+private=${keys#*$'\n'}
+for h in "${hosts[@]}"; do
+  docker exec -u gpadmin -e "PUB=$public" -e "KEY=$private" "$id-$h" bash -c \
+    'umask 077; printf "%s\n" "$PUB" > ~/.ssh/authorized_keys; printf "%s\n" "$PUB" > ~/.ssh/id_ed25519.pub; printf "%s\n" "$KEY" > ~/.ssh/id_ed25519' &
+done
 wait_all
-standby_of sdw2 sdw1 /data0/database/mirror/gpseg0 40000 50000 &
-standby_of sdw1 sdw2 /data0/database/mirror/gpseg1 40000 50000 &
-standby_of scdw cdw "$D" 5432 &
-wait_all
-phase "pg cdw psql -XAtq -d postgres"
-pg cdw "psql -XAtq -d postgres -c 'create table t (id int)'"
-sync_on cdw && wait_sync cdw
-write cdw 50 >/dev/null
 
-phase "The coordinator host crashes"
-# The coordinator host crashes; the standby is activated.
+phase "gpinitsystem"
+gp cdw "cat > ~/gpinitsystem_config <<'EOF'
+ARRAY_NAME=\"baseline\"
+SEG_PREFIX=gpseg
+PORT_BASE=40000
+declare -a DATA_DIRECTORY=(/data0/database/primary)
+COORDINATOR_HOSTNAME=cdw
+COORDINATOR_DIRECTORY=/data0/database/coordinator
+COORDINATOR_PORT=5432
+TRUSTED_SHELL=ssh
+ENCODING=UNICODE
+MIRROR_PORT_BASE=50000
+declare -a MIRROR_DATA_DIRECTORY=(/data0/database/mirror)
+EOF
+printf 'sdw1\nsdw2\n' > ~/hostfile_gpinitsystem"
+gp cdw "gpinitsystem -a -c ~/gpinitsystem_config -h ~/hostfile_gpinitsystem" >/dev/null
+gp cdw "gpinitstandby -s scdw -a" >/dev/null
+
+phase "healthy"
+out=$(gp cdw "gpstate -f")
+expect "healthy" 'Standby address += scdw' "$out"
+expect "healthy" 'Standby status += Standby host passive' "$out"
+expect "healthy" 'WAL Sender State: streaming' "$out"
+expect "healthy" 'Sync state: sync' "$out"
+gp cdw "psql -XAtq -c 'create table t (id int)' -c 'insert into t select generate_series(1, 50)'" >/dev/null
+
+phase "the coordinator host crashes"
 docker kill "$id-cdw" >/dev/null
-pg scdw "pg_ctl -D $D -w promote >/dev/null"
-sync_off scdw
-[ "$(rows scdw)" = 50 ] || { echo "rows lost after activation" >&2; exit 1; }
+gp scdw "gpactivatestandby -d $D -a" >/dev/null
+out=$(gp scdw "gpstate -b")
+expect "after activation" 'Coordinator instance += Active' "$out"
+expect "after activation" 'No coordinator standby configured' "$out"
+[ "$(rows scdw)" = 50 ] || { echo "baseline: rows lost after activation" >&2; exit 1; }
 
-phase "Restore mirroring on cdw"
-# Restore mirroring on cdw: move gpseg-1 aside, new standby from scdw.
+phase "restore mirroring on cdw"
 docker start "$id-cdw" >/dev/null && wait_ready cdw
-pg cdw "mv $D /data0/database/coordinator/backup_gpseg-1"
-standby_of cdw scdw "$D" 5432
-sync_on scdw && wait_sync scdw
+gp cdw "mv $D /data0/database/coordinator/backup_gpseg-1"
+gp scdw "gpinitstandby -s cdw -a" >/dev/null
+out=$(gp scdw "gpstate -f")
+expect "after reinit on cdw" 'Standby address += cdw' "$out"
+expect "after reinit on cdw" 'Standby status += Standby host passive' "$out"
+expect "after reinit on cdw" 'WAL Sender State: streaming' "$out"
+expect "after reinit on cdw" 'Sync state: sync' "$out"
 
-phase "Restore the original hosts"
-# Restore the original hosts: stop scdw, activate cdw, new standby on scdw.
-pg scdw "pg_ctl -D $D -m smart -w stop >/dev/null"
-pg cdw "pg_ctl -D $D -w promote >/dev/null"
-sync_off cdw
-pg scdw "mv $D /data0/database/coordinator/backup_gpseg-1"
-standby_of scdw cdw "$D" 5432
-sync_on cdw && wait_sync cdw
-[ "$(rows cdw)" = 50 ] || { echo "rows lost after restore" >&2; exit 1; }
-phase "done"
+phase "restore the original hosts"
+gp scdw "gpstop -m -a" >/dev/null
+gp cdw "gpactivatestandby -d $D -a" >/dev/null
+out=$(gp cdw "gpstate -b")
+expect "after restore activation" 'Coordinator instance += Active' "$out"
+expect "after restore activation" 'No coordinator standby configured' "$out"
+gp scdw "mv $D /data0/database/coordinator/backup_gpseg-1"
+gp cdw "gpinitstandby -s scdw -a" >/dev/null
+out=$(gp cdw "gpstate -f")
+expect "restored" 'Standby address += scdw' "$out"
+expect "restored" 'Standby status += Standby host passive' "$out"
+expect "restored" 'WAL Sender State: streaming' "$out"
+expect "restored" 'Sync state: sync' "$out"
+[ "$(rows cdw)" = 50 ] || { echo "baseline: rows lost after restore" >&2; exit 1; }
+
+phase "cleanup"
+cleanup
+trap - EXIT
 end=$(date +%s.%N)
 awk -v s="$start" -v e="$end" 'BEGIN { printf "baseline %.2f\n", e - s }'

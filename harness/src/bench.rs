@@ -1,8 +1,11 @@
 //! `cbh bench`: how fast the harness is, measured, against a bare script doing the same.
 //!
 //! Figures are medians over several runs of each seed scenario end to end (with their image,
-//! bring-up and steps times and the failover time read from the history), the baseline script
-//! `bench/baseline.sh` (the same procedure with raw PostgreSQL and `docker exec`), their ratio,
+//! bring-up and steps times and the failover time read from the history), two scripts doing the
+//! same without the harness and the ratio to each: `bench/baseline.sh` (a cluster made with
+//! `gpinitsystem`, then the procedure's own commands by `docker exec`, as a person would script
+//! it) and `bench/floor.sh` (the same steps with raw PostgreSQL, no gp utilities: what the
+//! procedure costs at the least),
 //! the cold image build (the utilities compiled in an empty target directory, the image built
 //! without the engine's cache; optionally the debootstrap of the base), the warm image check,
 //! and the peak memory of a cluster (sum of its containers, sampled every
@@ -25,8 +28,9 @@ pub struct BenchOptions {
     pub runs: usize,
     /// Scenario files to time end to end.
     pub scenarios: Vec<PathBuf>,
-    /// The baseline script; `None` skips it.
-    pub baseline: Option<PathBuf>,
+    /// Scripts doing the same procedure without the harness, each run once after every run of
+    /// the last scenario and compared with it; empty skips them.
+    pub scripts: Vec<Script>,
     /// Node image; default the emulated image.
     pub image: Option<String>,
     /// Cold builds of the emulated image (compile and image build without any cache, into a
@@ -36,6 +40,35 @@ pub struct BenchOptions {
     /// Also time making the Debian base with debootstrap (into a scratch tag). Default off: it
     /// needs root, debootstrap and the Debian mirror.
     pub cold_base: bool,
+}
+
+/// A script that does the seed procedure without the harness, for comparison.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// Its name, also the first word of the line with its time.
+    pub name: &'static str,
+    /// What it does differently, for the table.
+    pub what: &'static str,
+    /// The script, run as `bash SCRIPT IMAGE`.
+    pub path: PathBuf,
+}
+
+impl Script {
+    /// `bench/baseline.sh` and `bench/floor.sh` under the repository root `root`.
+    pub fn defaults(root: &Path) -> Vec<Script> {
+        vec![
+            Script {
+                name: "baseline",
+                what: "gpinitsystem, then the procedure's commands by docker exec",
+                path: root.join("bench/baseline.sh"),
+            },
+            Script {
+                name: "floor",
+                what: "the same steps with raw PostgreSQL, no gp utilities",
+                path: root.join("bench/floor.sh"),
+            },
+        ]
+    }
 }
 
 /// One measured quantity.
@@ -137,6 +170,13 @@ pub async fn bench(
     } else {
         &options.scenarios[..]
     };
+    // The scripts run between the runs of the last scenario, which they are compared with, so
+    // that whatever drifts during a bench (the disk's backlog, the load) weighs on both alike.
+    let mut script_figures: Vec<Figure> = options
+        .scripts
+        .iter()
+        .map(|s| Figure::new(format!("{} script ({})", s.name, s.what), "s"))
+        .collect();
     for (n, path) in scenarios.iter().enumerate() {
         let scenario = Scenario::load(path).map_err(|e| setup(&e))?;
         let quiet = |templates| RunOptions {
@@ -216,6 +256,18 @@ pub async fn bench(
                 outcome.bringup_time.as_secs_f64(),
                 outcome.steps_time.as_secs_f64()
             ));
+            if n + 1 == scenarios.len() {
+                for (script, figure) in options.scripts.iter().zip(&mut script_figures) {
+                    let seconds = run_script(script, &image).await?;
+                    progress(&format!(
+                        "{} run {}/{}: {seconds:.1}s",
+                        script.name,
+                        i + 1,
+                        options.runs
+                    ));
+                    figure.samples.push(seconds);
+                }
+            }
         }
         e2e_last = Some(e2e.clone());
         figures.push(e2e);
@@ -229,35 +281,23 @@ pub async fn bench(
         }
     }
 
-    if let Some(script) = options.baseline.as_ref().filter(|_| options.runs > 0) {
-        let mut baseline = Figure::new("baseline script (raw PostgreSQL, docker exec)", "s");
-        for i in 0..options.runs {
-            let seconds = run_baseline(script, &image).await?;
-            progress(&format!(
-                "baseline run {}/{}: {seconds:.1}s",
-                i + 1,
-                options.runs
-            ));
-            baseline.samples.push(seconds);
+    let mut ratios = Vec::new();
+    for (script, figure) in options.scripts.iter().zip(script_figures) {
+        if figure.samples.is_empty() {
+            continue;
         }
-        if let (Some(h), Some(b)) = (
+        if let (Some(last), Some(h), Some(b)) = (
+            e2e_last.as_ref(),
             e2e_last.as_ref().and_then(Figure::median),
-            baseline.median(),
+            figure.median(),
         ) {
-            let mut ratio = Figure::new(
-                format!(
-                    "ratio {} / baseline",
-                    e2e_last.as_ref().map(|f| f.name.as_str()).unwrap_or("")
-                ),
-                "x",
-            );
+            let mut ratio = Figure::new(format!("ratio {} / {}", last.name, script.name), "x");
             ratio.samples.push(h / b);
-            figures.push(baseline);
-            figures.push(ratio);
-        } else {
-            figures.push(baseline);
+            ratios.push(ratio);
         }
+        figures.push(figure);
     }
+    figures.extend(ratios);
     if !memory.samples.is_empty() {
         figures.push(memory);
     }
@@ -323,30 +363,38 @@ async fn cold_builds(
     Ok(figures)
 }
 
-async fn run_baseline(script: &Path, image: &str) -> Result<f64, BenchError> {
+/// Runs a comparison script with the image; it prints `<name> <seconds>`, its own time from
+/// its first docker command to its last container removed (as a harness run is timed here,
+/// teardown included).
+async fn run_script(script: &Script, image: &str) -> Result<f64, BenchError> {
     let failed = |message: String| BenchError::RunFailed {
-        what: "baseline".into(),
+        what: script.name.into(),
         message,
     };
     let output = tokio::process::Command::new("bash")
-        .arg(script)
+        .arg(&script.path)
         .arg(image)
         .output()
         .await
-        .map_err(|e| failed(format!("cannot run {}: {e}", script.display())))?;
+        .map_err(|e| failed(format!("cannot run {}: {e}", script.path.display())))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(failed(format!(
             "{} exited {}: {}",
-            script.display(),
+            script.path.display(),
             output.status,
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
+    seconds_line(&stdout, script.name)
+        .ok_or_else(|| failed(format!("no `{} <seconds>` line in: {stdout}", script.name)))
+}
+
+/// The seconds of the `<name> <seconds>` line of a script's output.
+fn seconds_line(stdout: &str, name: &str) -> Option<f64> {
     stdout
         .lines()
-        .find_map(|l| l.strip_prefix("baseline ")?.trim().parse().ok())
-        .ok_or_else(|| failed(format!("no `baseline <seconds>` line in: {stdout}")))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// Samples the memory of this process's containers every second; the peak sum is the answer.
@@ -458,6 +506,32 @@ mod tests {
         assert_eq!(f(&[3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(f(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
         assert_eq!(f(&[]), None);
+    }
+
+    #[test]
+    fn a_script_time_is_read_from_the_line_named_after_it() {
+        let out = "noise\nfloor 9.40\nbaseline 13.77\n";
+        assert_eq!(seconds_line(out, "baseline"), Some(13.77));
+        assert_eq!(seconds_line(out, "floor"), Some(9.4));
+        // Another script's line, a longer word, or no number is not the time.
+        assert_eq!(seconds_line("floor 9.40\n", "baseline"), None);
+        assert_eq!(seconds_line("baselines 3\n", "baseline"), None);
+        assert_eq!(seconds_line("baseline done\n", "baseline"), None);
+    }
+
+    #[test]
+    fn the_default_scripts_are_in_the_repository() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for script in Script::defaults(&root) {
+            let text = std::fs::read_to_string(&script.path).expect("script exists");
+            // Each prints the line its time is read from.
+            assert!(
+                text.contains(&format!("printf \"{} %.2f", script.name)),
+                "{} prints `{} <seconds>`",
+                script.path.display(),
+                script.name
+            );
+        }
     }
 
     #[test]

@@ -167,7 +167,7 @@ enum Command {
         /// Scenario files to time (default: the two seed scenarios).
         #[arg(long = "scenario")]
         scenarios: Vec<PathBuf>,
-        /// Skip the baseline script (bench/baseline.sh).
+        /// Skip the comparison scripts (bench/baseline.sh, bench/floor.sh).
         #[arg(long)]
         no_baseline: bool,
         /// Node image to use instead of the emulated one (also `CBH_IMAGE`); skips the cold
@@ -309,7 +309,11 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             let options = bench::BenchOptions {
                 runs,
                 scenarios,
-                baseline: (!no_baseline).then(|| root.join("bench/baseline.sh")),
+                scripts: if no_baseline {
+                    Vec::new()
+                } else {
+                    bench::Script::defaults(&root)
+                },
                 image,
                 cold_runs,
                 cold_base,
