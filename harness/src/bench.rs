@@ -28,8 +28,8 @@ pub struct BenchOptions {
     pub runs: usize,
     /// Scenario files to time end to end.
     pub scenarios: Vec<PathBuf>,
-    /// Scripts doing the same procedure without the harness, each run once after every run of
-    /// the last scenario and compared with it; empty skips them.
+    /// Scripts doing the same procedure without the harness, each run once in every round of
+    /// the runs of the scenario it is compared with; empty skips them.
     pub scripts: Vec<Script>,
     /// Node image; default the emulated image.
     pub image: Option<String>,
@@ -51,6 +51,12 @@ pub struct Script {
     pub what: &'static str,
     /// The script, run as `bash SCRIPT IMAGE`.
     pub path: PathBuf,
+    /// The scenario (its name) that does the same procedure, which the script runs alongside
+    /// and is compared with.
+    pub compared_with: &'static str,
+    /// It needs the emulated image's layout (PostgreSQL 17 from Debian), so a bench on a named
+    /// image skips it.
+    pub emulated_only: bool,
 }
 
 impl Script {
@@ -61,11 +67,15 @@ impl Script {
                 name: "baseline",
                 what: "gpinitsystem, then the procedure's commands by docker exec",
                 path: root.join("bench/baseline.sh"),
+                compared_with: "restore-original-hosts",
+                emulated_only: false,
             },
             Script {
                 name: "floor",
                 what: "the same steps with raw PostgreSQL, no gp utilities",
                 path: root.join("bench/floor.sh"),
+                compared_with: "restore-original-hosts",
+                emulated_only: true,
             },
         ]
     }
@@ -163,20 +173,34 @@ pub async fn bench(
     let mut bringup = Figure::new("bring-up to standby sync (from the template)", "s");
     let mut scratch = Figure::new("bring-up to standby sync (from scratch)", "s");
     let mut memory = Figure::new("peak memory of a cluster", "MiB");
-    let mut e2e_last = None;
     // `--runs 0`: the image figures alone.
     let scenarios = if options.runs == 0 {
         &[][..]
     } else {
         &options.scenarios[..]
     };
-    // The scripts run between the runs of the last scenario, which they are compared with, so
-    // that whatever drifts during a bench (the disk's backlog, the load) weighs on both alike.
-    let mut script_figures: Vec<Figure> = options
+    // A script runs in the rounds of the scenario it is compared with, taking turns with the
+    // harness run at going first, so that whatever drifts during a bench (the disk's backlog,
+    // the load) weighs on both alike; the ratio is the median of each round's ratio.
+    let scripts: Vec<&Script> = options
         .scripts
+        .iter()
+        .filter(|script| {
+            let skip = script.emulated_only && options.image.is_some();
+            if skip {
+                progress(&format!(
+                    "{}: skipped, it needs the emulated image's PostgreSQL layout",
+                    script.name
+                ));
+            }
+            !skip
+        })
+        .collect();
+    let mut script_figures: Vec<Figure> = scripts
         .iter()
         .map(|s| Figure::new(format!("{} script ({})", s.name, s.what), "s"))
         .collect();
+    let mut ratio_figures: Vec<Option<Figure>> = scripts.iter().map(|_| None).collect();
     for (n, path) in scenarios.iter().enumerate() {
         let scenario = Scenario::load(path).map_err(|e| setup(&e))?;
         let quiet = |templates| RunOptions {
@@ -224,52 +248,51 @@ pub async fn bench(
             format!("{} failover (crash to activated)", scenario.name),
             "s",
         );
+        let mine: Vec<usize> = (0..scripts.len())
+            .filter(|&k| scripts[k].compared_with == scenario.name)
+            .collect();
         for i in 0..options.runs {
-            let run_options = RunOptions {
-                image: Some(image.clone()),
-                ..RunOptions::default()
-            };
-            let sampler = MemorySampler::start(engine.clone());
-            let started = Instant::now();
-            let outcome = run(&scenario, &run_options, &mut |_| {})
-                .await
-                .map_err(|e| BenchError::RunFailed {
-                    what: scenario.name.clone(),
-                    message: e.to_string(),
-                })?;
-            let total = started.elapsed().as_secs_f64();
-            memory.samples.push(sampler.stop().await);
-            if !outcome.passed {
-                return Err(BenchError::RunFailed {
-                    what: scenario.name.clone(),
-                    message: format!("{:?} (bundle {:?})", outcome.failures, outcome.bundle),
-                });
-            }
-            e2e.samples.push(total);
-            bringup.samples.push(outcome.bringup_time.as_secs_f64());
-            failover.samples.extend(failover_seconds(&outcome.events));
-            progress(&format!(
-                "{} run {}/{}: {total:.1}s (bring-up {:.1}s, steps {:.1}s)",
-                scenario.name,
-                i + 1,
-                options.runs,
-                outcome.bringup_time.as_secs_f64(),
-                outcome.steps_time.as_secs_f64()
-            ));
-            if n + 1 == scenarios.len() {
-                for (script, figure) in options.scripts.iter().zip(&mut script_figures) {
-                    let seconds = run_script(script, &image).await?;
+            let turns = mine.len() + 1;
+            for turn in (0..turns).map(|t| (t + i) % turns) {
+                if turn > 0 {
+                    let k = mine[turn - 1];
+                    let seconds = run_script(scripts[k], &image).await?;
                     progress(&format!(
                         "{} run {}/{}: {seconds:.1}s",
-                        script.name,
+                        scripts[k].name,
                         i + 1,
                         options.runs
                     ));
-                    figure.samples.push(seconds);
+                    script_figures[k].samples.push(seconds);
+                    continue;
                 }
+                let (total, peak, outcome) = timed_run(&engine, &scenario, &image).await?;
+                memory.samples.push(peak);
+                e2e.samples.push(total);
+                bringup.samples.push(outcome.bringup_time.as_secs_f64());
+                failover.samples.extend(failover_seconds(&outcome.events));
+                progress(&format!(
+                    "{} run {}/{}: {total:.1}s (bring-up {:.1}s, steps {:.1}s)",
+                    scenario.name,
+                    i + 1,
+                    options.runs,
+                    outcome.bringup_time.as_secs_f64(),
+                    outcome.steps_time.as_secs_f64()
+                ));
+            }
+            for &k in &mine {
+                let (Some(h), Some(b)) = (e2e.samples.last(), script_figures[k].samples.last())
+                else {
+                    continue;
+                };
+                ratio_figures[k]
+                    .get_or_insert_with(|| {
+                        Figure::new(format!("ratio {} / {}", e2e.name, scripts[k].name), "x")
+                    })
+                    .samples
+                    .push(h / b);
             }
         }
-        e2e_last = Some(e2e.clone());
         figures.push(e2e);
         if !failover.samples.is_empty() {
             figures.push(failover);
@@ -281,23 +304,16 @@ pub async fn bench(
         }
     }
 
-    let mut ratios = Vec::new();
-    for (script, figure) in options.scripts.iter().zip(script_figures) {
-        if figure.samples.is_empty() {
-            continue;
+    for (script, figure) in scripts.iter().zip(&script_figures) {
+        if figure.samples.is_empty() && options.runs > 0 {
+            progress(&format!(
+                "{}: not run, it is compared with {}, which this bench did not run",
+                script.name, script.compared_with
+            ));
         }
-        if let (Some(last), Some(h), Some(b)) = (
-            e2e_last.as_ref(),
-            e2e_last.as_ref().and_then(Figure::median),
-            figure.median(),
-        ) {
-            let mut ratio = Figure::new(format!("ratio {} / {}", last.name, script.name), "x");
-            ratio.samples.push(h / b);
-            ratios.push(ratio);
-        }
-        figures.push(figure);
     }
-    figures.extend(ratios);
+    figures.extend(script_figures.into_iter().filter(|f| !f.samples.is_empty()));
+    figures.extend(ratio_figures.into_iter().flatten());
     if !memory.samples.is_empty() {
         figures.push(memory);
     }
@@ -363,6 +379,40 @@ async fn cold_builds(
     Ok(figures)
 }
 
+/// One measured run of `scenario` from its template: its time from the call to the teardown's
+/// end, the peak memory of its cluster, and the outcome (which must have passed).
+async fn timed_run(
+    engine: &Engine,
+    scenario: &Scenario,
+    image: &str,
+) -> Result<(f64, f64, RunOutcome), BenchError> {
+    let failed = |message: String| BenchError::RunFailed {
+        what: scenario.name.clone(),
+        message,
+    };
+    let run_options = RunOptions {
+        image: Some(image.to_string()),
+        ..RunOptions::default()
+    };
+    let sampler = MemorySampler::start(engine.clone());
+    let started = Instant::now();
+    let outcome = run(scenario, &run_options, &mut |_| {})
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let total = started.elapsed().as_secs_f64();
+    let peak = sampler.stop().await;
+    if !outcome.passed {
+        return Err(failed(format!(
+            "{:?} (bundle {:?})",
+            outcome.failures, outcome.bundle
+        )));
+    }
+    Ok((total, peak, outcome))
+}
+
+/// How long a comparison script may take (a healthy run takes seconds).
+const SCRIPT_DEADLINE: Duration = Duration::from_secs(600);
+
 /// Runs a comparison script with the image; it prints `<name> <seconds>`, its own time from
 /// its first docker command to its last container removed (as a harness run is timed here,
 /// teardown included).
@@ -371,12 +421,30 @@ async fn run_script(script: &Script, image: &str) -> Result<f64, BenchError> {
         what: script.name.into(),
         message,
     };
-    let output = tokio::process::Command::new("bash")
+    let child = tokio::process::Command::new("bash")
         .arg(&script.path)
         .arg(image)
-        .output()
-        .await
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| failed(format!("cannot run {}: {e}", script.path.display())))?;
+    let pid = child.id();
+    let output = match tokio::time::timeout(SCRIPT_DEADLINE, child.wait_with_output()).await {
+        Ok(output) => output.map_err(|e| failed(format!("{}: {e}", script.path.display())))?,
+        Err(_) => {
+            // SIGTERM, not SIGKILL: the script's exit trap removes what it made.
+            if let Some(pid) = pid {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+            return Err(failed(format!(
+                "{} did not finish within {SCRIPT_DEADLINE:?}; it was sent SIGTERM \
+                 (`cbh gc` removes whatever it left)",
+                script.path.display()
+            )));
+        }
+    };
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(failed(format!(

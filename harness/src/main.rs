@@ -158,8 +158,8 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Measure: seed scenarios end to end, bring-up, failover, the baseline script, memory, the
-    /// cold and warm image build.
+    /// Measure: seed scenarios end to end, bring-up, failover, the baseline and floor scripts
+    /// (bench/), memory, the cold and warm image build.
     Bench {
         /// Runs per measurement (0: only the image figures).
         #[arg(long, default_value_t = 3)]
