@@ -6,32 +6,17 @@
 # No cluster template, no history, no invariants beyond those greps. The harness runs the same
 # commands (scenarios/restore-original-hosts.toml) and should not be slower than this.
 #
-# The containers are the harness's (harness/src/cluster/handle.rs): the cluster network, a host
-# name and alias per host, the coordinator directory on a volume of its own, and Docker DNS
-# options that make the name of a stopped host fail in 1 s instead of 20 s. Commands run with the
-# environment the harness gives them (topology.rs: gp_env, env_prelude), not a login shell's.
+# The containers are the harness's (bench/nodes.sh). Commands run with the environment the
+# harness gives them (topology.rs: gp_env, env_prelude), not a login shell's.
 #
 # Usage: bench/baseline.sh IMAGE. Prints "baseline <seconds>" on success: from the first docker
 # command to the last object removed, as `cbh bench` times a harness run (teardown included).
-# BENCH_VERBOSE=1 prints the time of each phase on stderr.
 set -euo pipefail
+name=baseline
 image=${1:?usage: baseline.sh IMAGE}
-id="cbhbase-$$-$RANDOM"
-# Owner label as the harness writes it (pid@start ticks), so `cbh gc` reaps a killed run of this script.
-owner="$$@$(awk '{print $22}' "/proc/$$/stat")"
-labels=(--label "cbharness=$id" --label "cbharness.owner=$owner" --label "cbharness.scenario=baseline")
-hosts=(cdw scdw sdw1 sdw2)
-C=/data0/database/coordinator
-D=$C/gpseg-1
+# shellcheck source=bench/nodes.sh
+. "$(dirname "$0")/nodes.sh"
 GPHOME=/usr/local/cloudberry-db
-READY_DEADLINE=60 # seconds, as the harness's default ready timeout
-
-cleanup() {
-  docker ps -aq --filter "label=cbharness=$id" | xargs -r docker rm -f -v >/dev/null 2>&1 || true
-  docker network rm "cbh-$id" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-fail() { printf 'baseline: %s\n' "$*" >&2; exit 1; }
 
 gp() { # host, command line: as gpadmin with the Cloudberry environment
   docker exec -u gpadmin -e "GPHOME=$GPHOME" -e "COORDINATOR_DATA_DIRECTORY=$D" \
@@ -44,33 +29,12 @@ run() { # host, command line: must succeed; its output is shown when it does not
     fail "\`$2\` on $1 failed:"$'\n'"$out"
   fi
 }
-wait_ready() {
-  local deadline=$((SECONDS + READY_DEADLINE))
-  until docker exec "cbh-$id-$1" test -e /run/cbh-node-ready 2>/dev/null; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "$1 not ready within ${READY_DEADLINE}s"
-    sleep 0.05
-  done
-}
 expect() { # what, pattern, text: the text must have a line matching the pattern
   grep -Eq "$2" <<<"$3" || fail "$1: no line matches $2 in:"$'\n'"$3"
 }
 rows() { gp "$1" "psql -XAtq -d postgres -c 'select count(*) from t'"; }
-phase() { [ -z "${BENCH_VERBOSE:-}" ] || echo "$(date +%s.%N) $*" >&2; }
-wait_all() { # every background job must succeed
-  local job
-  for job in $(jobs -p); do wait "$job"; done
-}
 
-start=$(date +%s.%N)
-docker network create --internal "${labels[@]}" "cbh-$id" >/dev/null
-for h in "${hosts[@]}"; do
-  docker run -d --pull never --name "cbh-$id-$h" --hostname "$h" --network "cbh-$id" --network-alias "$h" \
-    --dns-option timeout:1 --dns-option attempts:1 "${labels[@]}" \
-    --mount "type=volume,dst=$C,volume-label=cbharness=$id,volume-label=cbharness.owner=$owner" \
-    "$image" >/dev/null &
-done
-wait_all
-for h in "${hosts[@]}"; do wait_ready "$h"; done
+start_nodes
 
 phase "ssh keys"
 # One key pair for the cluster; the private key goes through stdin, never a command line.
@@ -142,10 +106,4 @@ expect "restored" 'WAL Sender State: streaming' "$out"
 expect "restored" 'Sync state: sync' "$out"
 [ "$(rows cdw)" = 50 ] || fail "rows lost after restore"
 
-phase "cleanup"
-cleanup
-trap - EXIT
-left=$(($(docker ps -aq --filter "label=cbharness=$id" | wc -l) + $(docker volume ls -q --filter "label=cbharness=$id" | wc -l)))
-[ "$left" = 0 ] || fail "$left containers or volumes left behind (cbh gc removes them)"
-end=$(date +%s.%N)
-awk -v s="$start" -v e="$end" 'BEGIN { printf "baseline %.2f\n", e - s }'
+finish

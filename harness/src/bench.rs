@@ -592,14 +592,17 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         for script in Script::defaults(&root) {
             let text = std::fs::read_to_string(&script.path).expect("script exists");
-            // Each prints the line its time is read from.
+            // Each prints the line its time is read from: bench/nodes.sh's `finish` prints
+            // `$name <seconds>`.
             assert!(
-                text.contains(&format!("printf \"{} %.2f", script.name)),
-                "{} prints `{} <seconds>`",
+                text.contains(&format!("\nname={}\n", script.name)) && text.contains("nodes.sh"),
+                "{} sets name={} and uses bench/nodes.sh",
                 script.path.display(),
                 script.name
             );
         }
+        let nodes = std::fs::read_to_string(root.join("bench/nodes.sh")).expect("nodes.sh");
+        assert!(nodes.contains(r#"printf "%s %.2f\n", n, e - s"#));
     }
 
     #[test]
