@@ -19,7 +19,7 @@ use crate::cluster::template;
 use crate::docker::{owner_id, Engine, LABEL, LABEL_OWNER, LABEL_SCRATCH};
 use crate::history::{Event, Kind};
 use crate::image;
-use crate::scenario::{run, RunError, RunOptions, RunOutcome, Scenario};
+use crate::scenario::{run, RunOptions, RunOutcome, Scenario};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -200,7 +200,13 @@ pub async fn bench(
         .iter()
         .map(|s| Figure::new(format!("{} script ({})", s.name, s.what), "s"))
         .collect();
-    let mut ratio_figures: Vec<Option<Figure>> = scripts.iter().map(|_| None).collect();
+    let mut ratio_figures: Vec<Figure> = scripts
+        .iter()
+        .map(|s| {
+            let name = format!("ratio {} end to end / {}", s.compared_with, s.name);
+            Figure::new(name, "x")
+        })
+        .collect();
     for (n, path) in scenarios.iter().enumerate() {
         let scenario = Scenario::load(path).map_err(|e| setup(&e))?;
         let quiet = |templates| RunOptions {
@@ -208,20 +214,9 @@ pub async fn bench(
             templates,
             ..RunOptions::default()
         };
-        let run_or_fail = |outcome: Result<RunOutcome, RunError>| match outcome {
-            Ok(o) if o.passed => Ok(o),
-            Ok(o) => Err(BenchError::RunFailed {
-                what: scenario.name.clone(),
-                message: format!("{:?} (bundle {:?})", o.failures, o.bundle),
-            }),
-            Err(e) => Err(BenchError::RunFailed {
-                what: scenario.name.clone(),
-                message: e.to_string(),
-            }),
-        };
         if n == 0 {
             for i in 0..options.runs {
-                let outcome = run_or_fail(run(&scenario, &quiet(false), &mut |_| {}).await)?;
+                let outcome = passing_run(&scenario, &quiet(false)).await?;
                 progress(&format!(
                     "bring-up from scratch {}/{}: {:.1}s",
                     i + 1,
@@ -241,7 +236,7 @@ pub async fn bench(
             .is_none()
         {
             progress(&format!("{}: making the cluster template", scenario.name));
-            run_or_fail(run(&scenario, &quiet(true), &mut |_| {}).await)?;
+            passing_run(&scenario, &quiet(true)).await?;
         }
         let mut e2e = Figure::new(format!("{} end to end", scenario.name), "s");
         let mut failover = Figure::new(
@@ -266,7 +261,11 @@ pub async fn bench(
                     script_figures[k].samples.push(seconds);
                     continue;
                 }
-                let (total, peak, outcome) = timed_run(&engine, &scenario, &image).await?;
+                let sampler = MemorySampler::start(engine.clone());
+                let started = Instant::now();
+                let outcome = passing_run(&scenario, &quiet(true)).await?;
+                let total = started.elapsed().as_secs_f64();
+                let peak = sampler.stop().await;
                 memory.samples.push(peak);
                 e2e.samples.push(total);
                 bringup.samples.push(outcome.bringup_time.as_secs_f64());
@@ -285,12 +284,7 @@ pub async fn bench(
                 else {
                     continue;
                 };
-                ratio_figures[k]
-                    .get_or_insert_with(|| {
-                        Figure::new(format!("ratio {} / {}", e2e.name, scripts[k].name), "x")
-                    })
-                    .samples
-                    .push(h / b);
+                ratio_figures[k].samples.push(h / b);
             }
         }
         figures.push(e2e);
@@ -313,7 +307,7 @@ pub async fn bench(
         }
     }
     figures.extend(script_figures.into_iter().filter(|f| !f.samples.is_empty()));
-    figures.extend(ratio_figures.into_iter().flatten());
+    figures.extend(ratio_figures.into_iter().filter(|f| !f.samples.is_empty()));
     if !memory.samples.is_empty() {
         figures.push(memory);
     }
@@ -379,35 +373,22 @@ async fn cold_builds(
     Ok(figures)
 }
 
-/// One measured run of `scenario` from its template: its time from the call to the teardown's
-/// end, the peak memory of its cluster, and the outcome (which must have passed).
-async fn timed_run(
-    engine: &Engine,
-    scenario: &Scenario,
-    image: &str,
-) -> Result<(f64, f64, RunOutcome), BenchError> {
+/// A run of `scenario` that must pass: a failed check or a run error is the bench's error.
+async fn passing_run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome, BenchError> {
     let failed = |message: String| BenchError::RunFailed {
         what: scenario.name.clone(),
         message,
     };
-    let run_options = RunOptions {
-        image: Some(image.to_string()),
-        ..RunOptions::default()
-    };
-    let sampler = MemorySampler::start(engine.clone());
-    let started = Instant::now();
-    let outcome = run(scenario, &run_options, &mut |_| {})
+    let outcome = run(scenario, options, &mut |_| {})
         .await
         .map_err(|e| failed(e.to_string()))?;
-    let total = started.elapsed().as_secs_f64();
-    let peak = sampler.stop().await;
     if !outcome.passed {
         return Err(failed(format!(
             "{:?} (bundle {:?})",
             outcome.failures, outcome.bundle
         )));
     }
-    Ok((total, peak, outcome))
+    Ok(outcome)
 }
 
 /// How long a comparison script may take (a healthy run takes seconds).
